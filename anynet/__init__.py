@@ -1,0 +1,1 @@
+"""anynet: from-scratch neural networks on any Array API library."""
