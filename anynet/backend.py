@@ -189,6 +189,8 @@ class Backend:
             dtype = self.float_dtype(dtype)
         if not _belongs_to(self, a):
             a = to_numpy(a)
+            if self.name == "torch" and isinstance(a, np.ndarray) and not a.flags.writeable:
+                a = a.copy()  # torch refuses to wrap read-only memory (np.frombuffer, mmap)
         if self.name == "cupy":
             with self.module.cuda.Device(self.device.id):
                 return self.xp.asarray(a, dtype=dtype)

@@ -1,0 +1,354 @@
+"""A user's image -> a 28x28 MNIST-style array.
+
+MNIST digits were made by a fixed procedure (LeCun et al.; paper 004, "Own testing"): the ink is
+bright on a black background, the character's bounding box is scaled so that its longer side is
+20 pixels (aspect ratio kept, anti-aliased, hence the grey levels), and the result is placed in a
+28x28 field so that its centre of mass lies at pixel (14, 14). A network trained on MNIST (or
+EMNIST, made the same way) only recognises what looks like that, so every image a user gives us
+- a photo of paper, a scan, a drawing from the web canvas - goes through the same steps:
+
+1. read it (path, bytes, file object, Pillow image or array); alpha is composited onto white;
+   colour becomes grey (ITU-R 601 luma, as Pillow's ``"L"`` mode);
+2. find the polarity: dark ink on light paper is inverted so that the ink is bright;
+3. subtract the paper level, scale so the brightest ink is 1, zero faint noise below
+   ``threshold`` (a fraction of the ink's maximum);
+4. crop to the ink's bounding box; resize so the longer side is 20 px (Pillow LANCZOS on the
+   float image, anti-aliased);
+5. put it in a 28x28 field and shift it by whole pixels so that its centre of mass is at (14, 14),
+   as in MNIST, without pushing ink out of the field.
+
+:func:`prepare` returns float32 (28, 28) in [0, 1] (0 = background, 1 = ink). An image with no
+ink raises :class:`EmptyImageError` rather than returning a guess; unreadable or malformed
+input raises :class:`ImagePrepError` (both are ``ValueError``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Iterable, Literal, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "ImagePrepError",
+    "EmptyImageError",
+    "MAX_PIXELS",
+    "load_gray",
+    "prepare",
+    "prepare_batch",
+    "to_pil",
+    "to_png_bytes",
+]
+
+#: Size of the output field and of the box the character is scaled into (MNIST).
+FIELD = 28
+BOX = 20
+#: Refuse images with more pixels than this (a decompression bomb, or a mistake).
+MAX_PIXELS = 40_000_000
+#: Below this contrast (ink vs paper, on a 0..1 scale) an image is taken to hold no ink.
+MIN_CONTRAST = 0.05
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, "io.IOBase", Image.Image, np.ndarray]
+Invert = Union[Literal["auto"], bool]
+
+
+class ImagePrepError(ValueError):
+    """The input could not be read or is not a usable image."""
+
+
+class EmptyImageError(ImagePrepError):
+    """The image holds no ink (blank, or uniform), so there is nothing to recognise."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _from_pil(img: Image.Image) -> np.ndarray:
+    """A Pillow image -> float32 (H, W) brightness in [0, 1], alpha composited onto white."""
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise ImagePrepError(f"image is too large: {w}x{h} pixels (at most {MAX_PIXELS:,})")
+    if w == 0 or h == 0:
+        raise ImagePrepError(f"image has no pixels ({w}x{h})")
+    try:
+        img = ImageOps.exif_transpose(img)  # phone photos: honour the orientation tag
+        mode = img.mode
+        if mode in ("I", "F") or mode.startswith("I;16"):
+            a = np.asarray(img)
+            if mode == "F":
+                return _from_array(a.astype(np.float32))
+            return (np.clip(a.astype(np.float64), 0, 65535) / 65535.0).astype(np.float32)
+        has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            mode == "P" and "transparency" in img.info
+        )
+        if has_alpha:
+            rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+            return _composite_on_white(rgba)
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError, SyntaxError) as e:  # truncated / corrupt data
+        raise ImagePrepError(f"could not decode the image: {e}") from e
+
+
+def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    rgb, alpha = rgba[..., :3], rgba[..., 3:4]
+    return _luma(rgb * alpha + (1.0 - alpha))
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
+
+
+def _from_array(a: np.ndarray) -> np.ndarray:
+    """An array -> float32 (H, W) brightness in [0, 1].
+
+    Accepted: (H, W), (H, W, 1), (H, W, 3) RGB, (H, W, 4) RGBA; uint8 (0..255), uint16
+    (0..65535), other integers in 0..255, bool, or floats in [0, 1].
+    """
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
+        channels = a.shape[-1]
+    elif a.ndim == 2:
+        channels = 0
+    else:
+        raise ImagePrepError(
+            f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4); got {a.shape}"
+        )
+    h, w = a.shape[:2]
+    if h == 0 or w == 0:
+        raise ImagePrepError(f"image has no pixels (shape {a.shape})")
+    if h * w > MAX_PIXELS:
+        raise ImagePrepError(f"image is too large: {w}x{h} pixels (at most {MAX_PIXELS:,})")
+
+    if a.dtype == np.bool_:
+        f = a.astype(np.float32)
+    elif a.dtype == np.uint8:
+        f = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        f = a.astype(np.float32) / 65535.0
+    elif np.issubdtype(a.dtype, np.integer):
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 255:
+            raise ImagePrepError(
+                f"integer image values must lie in 0..255 (got {lo}..{hi}); use uint16 for 16-bit"
+            )
+        f = a.astype(np.float32) / 255.0
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.all(np.isfinite(a)):
+            raise ImagePrepError("image contains NaN or infinite values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0.0 or hi > 1.0:
+            raise ImagePrepError(
+                f"float image values must lie in [0, 1] (got {lo:g}..{hi:g}); "
+                "divide 0..255 data by 255 or pass it as uint8"
+            )
+        f = a.astype(np.float32)
+    else:
+        raise ImagePrepError(f"unsupported image dtype {a.dtype}")
+
+    if channels == 0:
+        return f
+    if channels == 1:
+        return f[..., 0]
+    if channels == 3:
+        return _luma(f)
+    return _composite_on_white(f)
+
+
+def load_gray(source: ImageSource) -> np.ndarray:
+    """Read an image into float32 (H, W) brightness in [0, 1] (0 = black, 1 = white).
+
+    ``source`` is a file path, encoded image bytes, a binary file object, a Pillow image or an
+    array (see :func:`prepare`). Transparent pixels count as white paper.
+    """
+    if isinstance(source, Image.Image):
+        return _from_pil(source)
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImagePrepError("image data is empty (0 bytes)")
+        return _open_and_convert(io.BytesIO(bytes(source)), "the image data")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise ImagePrepError(f"no such file: {path}")
+        if path.is_dir():
+            raise ImagePrepError(f"{path} is a directory, not an image file")
+        return _open_and_convert(path, str(path))
+    if hasattr(source, "read"):
+        return _open_and_convert(source, "the file object")
+    if hasattr(source, "__array__") or hasattr(source, "__dlpack__"):
+        # a backend array (torch, cupy, ...): bring it to the host first
+        from anynet.backend import to_numpy
+
+        return _from_array(np.asarray(to_numpy(source)))
+    raise ImagePrepError(
+        f"cannot read an image from {type(source).__name__}; "
+        "give a path, bytes, a file object, a PIL image or an array"
+    )
+
+
+def _open_and_convert(fp: Any, what: str) -> np.ndarray:
+    try:
+        with Image.open(fp) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:  # checked before the pixels are decoded
+                raise ImagePrepError(
+                    f"image is too large: {w}x{h} pixels (at most {MAX_PIXELS:,})"
+                )
+            img.load()
+            return _from_pil(img)
+    except ImagePrepError:
+        raise
+    except UnidentifiedImageError as e:
+        raise ImagePrepError(f"{what} is not an image Pillow can read (PNG, JPEG, ...)") from e
+    except Image.DecompressionBombError as e:
+        raise ImagePrepError(f"image is too large: {e}") from e
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImagePrepError(f"could not decode {what}: {e}") from e
+
+
+# --------------------------------------------------------------------------- the procedure
+
+
+def _ink_is_dark(gray: np.ndarray) -> bool:
+    """True when the image looks like dark ink on light paper.
+
+    The paper level is the median of a border ring; the ink is on whichever side of it the image
+    reaches further (the darkest vs the brightest pixel), so grey paper and vignetting work too.
+    """
+    h, w = gray.shape
+    r = max(1, round(0.04 * min(h, w)))
+    border = np.concatenate(
+        [gray[:r].ravel(), gray[-r:].ravel(), gray[:, :r].ravel(), gray[:, -r:].ravel()]
+    )
+    paper = float(np.median(border))
+    dark, light = paper - float(gray.min()), float(gray.max()) - paper
+    if dark == light:
+        return paper > 0.5
+    return dark > light
+
+
+def _ink(gray: np.ndarray, invert: Invert, threshold: float) -> np.ndarray:
+    """Brightness -> ink in [0, 1] (1 = full ink) with paper and faint noise removed."""
+    if invert == "auto":
+        invert = _ink_is_dark(gray)
+    elif not isinstance(invert, (bool, np.bool_)):
+        raise ValueError(f"invert must be 'auto', True or False, not {invert!r}")
+    ink = 1.0 - gray if invert else gray
+    h, w = ink.shape
+    r = max(1, round(0.04 * min(h, w)))
+    border = np.concatenate(
+        [ink[:r].ravel(), ink[-r:].ravel(), ink[:, :r].ravel(), ink[:, -r:].ravel()]
+    )
+    paper = min(float(np.median(border)), float(np.median(ink)))
+    ink = ink - np.float32(paper)
+    peak = float(ink.max())
+    if peak < MIN_CONTRAST:
+        raise EmptyImageError(
+            "no ink found in the image (it is blank or nearly uniform); "
+            "draw or photograph a character with clear contrast"
+        )
+    ink /= np.float32(peak)
+    ink[ink < threshold] = 0.0
+    return ink
+
+
+def _fit_box(ink: np.ndarray) -> np.ndarray:
+    """Crop to the ink's bounding box and resize so the longer side is BOX px (aspect kept)."""
+    rows = np.flatnonzero(ink.any(axis=1))
+    cols = np.flatnonzero(ink.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    if h >= w:
+        size = (max(1, round(w * BOX / h)), BOX)
+    else:
+        size = (BOX, max(1, round(h * BOX / w)))
+    if (w, h) == size:
+        return np.ascontiguousarray(crop, dtype=np.float32)
+    img = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32))
+    out = np.asarray(img.resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    """Place ``box`` in a FIELDxFIELD image with its centre of mass at (14, 14), by whole pixels."""
+    h, w = box.shape
+    mass = float(box.sum())
+    if mass <= 0.0:
+        raise EmptyImageError("no ink left after scaling the image down")
+    cy = float((box.sum(axis=1) * np.arange(h)).sum()) / mass
+    cx = float((box.sum(axis=0) * np.arange(w)).sum()) / mass
+    centre = FIELD // 2
+    top = int(np.clip(np.floor(centre - cy + 0.5), 0, FIELD - h))
+    left = int(np.clip(np.floor(centre - cx + 0.5), 0, FIELD - w))
+    out = np.zeros((FIELD, FIELD), dtype=np.float32)
+    out[top : top + h, left : left + w] = box
+    return out
+
+
+def prepare(
+    image: ImageSource, *, invert: Invert = "auto", threshold: float = 0.1
+) -> np.ndarray:
+    """Turn one image into what an MNIST/EMNIST network expects: float32 (28, 28) in [0, 1].
+
+    ``image``: a file path, encoded bytes (PNG, JPEG, ...), a binary file object, a Pillow image,
+    or an array of any size - (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA; uint8, uint16,
+    bool, or float in [0, 1] - where values are brightness (MNIST arrays, white ink on black,
+    work as they are).
+    ``invert``: ``"auto"`` detects dark ink on light paper; ``True`` forces inversion (the input
+    has dark ink), ``False`` means the ink is already bright.
+    ``threshold``: ink fainter than this fraction of the strongest ink is dropped as noise.
+
+    Raises :class:`EmptyImageError` when there is no ink, :class:`ImagePrepError` for input that
+    is not a usable image.
+    """
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f"threshold must lie in [0, 1), not {threshold!r}")
+    gray = load_gray(image)
+    ink = _ink(gray, invert, threshold)
+    return _centre(_fit_box(ink))
+
+
+def prepare_batch(
+    images: Iterable[ImageSource], *, invert: Invert = "auto", threshold: float = 0.1
+) -> np.ndarray:
+    """:func:`prepare` for each image; returns float32 (n, 28, 28).
+
+    ``images`` is an iterable of anything :func:`prepare` takes; an array is iterated over its
+    first axis, so (n, H, W) and (n, H, W, 3) stacks work. An error names the failing index.
+    """
+    out = []
+    for i, image in enumerate(images):
+        try:
+            out.append(prepare(image, invert=invert, threshold=threshold))
+        except ImagePrepError as e:
+            raise type(e)(f"image {i}: {e}") from e
+    if not out:
+        return np.zeros((0, FIELD, FIELD), dtype=np.float32)
+    return np.stack(out)
+
+
+# --------------------------------------------------------------------------- showing the result
+
+
+def to_pil(image28: np.ndarray, scale: int = 1) -> Image.Image:
+    """A (28, 28) float image in [0, 1] -> a greyscale Pillow image (white ink on black),
+    enlarged ``scale`` times with square pixels so the network's view can be seen."""
+    a = np.asarray(image28, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {a.shape}")
+    img = Image.fromarray(np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8))
+    if scale != 1:
+        img = img.resize((a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST)
+    return img
+
+
+def to_png_bytes(image28: np.ndarray, scale: int = 1) -> bytes:
+    """PNG-encode :func:`to_pil` of ``image28``."""
+    buf = io.BytesIO()
+    to_pil(image28, scale).save(buf, format="PNG")
+    return buf.getvalue()
