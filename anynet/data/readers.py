@@ -93,7 +93,8 @@ def read_idx(path) -> np.ndarray:
             f"{path}: IDX file {what}: header says shape {tuple(dims)} = {expected} bytes, "
             f"file holds {len(data)} bytes"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    # copy: a writable array that owns its memory (torch.asarray warns on read-only arrays)
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
 def read_idx_images(path, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
