@@ -196,10 +196,14 @@ class Network:
         return xp.sum(xp.astype(hits, self.dtype))
 
     # ------------------------------------------------------------------ data checks
+    def _on_device(self, a) -> bool:
+        """True for arrays of a device backend; host NumPy input is always validated."""
+        return self.backend.name != "numpy" and _belongs_to(self.backend, a)
+
     def _inputs(self, x, name="x"):
         """Validate ``x`` and return it on the device in the network's dtype."""
         xp = self.xp
-        on_device = _belongs_to(self.backend, x)
+        on_device = self._on_device(x)
         if not on_device:
             try:
                 x = np.asarray(to_numpy(x) if hasattr(x, "__array_namespace__") else x)
@@ -232,7 +236,7 @@ class Network:
         """Validate labels (``(n,)`` integers) or targets (``(n, outputs)`` floats); return
         one-hot / float targets on the device."""
         xp, k = self.xp, self.num_outputs
-        on_device = _belongs_to(self.backend, y)
+        on_device = self._on_device(y)
         if not on_device:
             y = np.asarray(to_numpy(y) if hasattr(y, "__array_namespace__") else y)
         if y.shape[0] != n:
@@ -266,7 +270,7 @@ class Network:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         if not self.built:
-            self.build(np.shape(x)[1:] if not _belongs_to(self.backend, x) else x.shape[1:])
+            self.build(tuple(x.shape[1:]) if hasattr(x, "shape") else np.shape(x)[1:])
         xd = self._inputs(x)
         n = xd.shape[0]
         yd = self._targets(y, n)

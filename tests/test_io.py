@@ -1,0 +1,115 @@
+"""Saved models: round trips onto every backend, atomic writes, and clear errors for corrupt,
+truncated or foreign files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import anynet
+from anynet.backend import to_numpy
+from anynet.io import ModelFileError, load_model, read_metadata, save_model
+
+from .conftest import assert_on
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(64, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 3, size=64)
+    net = anynet.mlp((12,), num_classes=3, backend="numpy", classes="xyz", dropout=0.1)
+    net.fit(x, y, epochs=2, batch_size=16)
+    net.info["dataset"] = "random"
+    path = save_model(net, tmp_path_factory.mktemp("m") / "model.safetensors", metrics={"accuracy": 0.5})
+    return net, x, path
+
+
+def test_round_trip_onto_every_backend(trained, backend):
+    net, x, path = trained
+    loaded = load_model(path, backend=backend)
+    assert loaded.classes == ("x", "y", "z")
+    assert loaded.info["dataset"] == "random"
+    got = loaded.predict_proba(x)
+    assert_on(backend, got, backend.xp.float32)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(net.predict_proba(x)), rtol=1e-5, atol=1e-6)
+    assert loaded.get_config()["layers"] == net.get_config()["layers"]
+
+
+def test_metadata_records_version_and_extras(trained):
+    meta = read_metadata(trained[2])
+    assert meta["anynet_version"] == anynet.__version__
+    assert meta["metrics"] == {"accuracy": 0.5}
+    assert meta["config"]["classes"] == ["x", "y", "z"]
+
+
+def test_write_is_atomic(trained, tmp_path, monkeypatch):
+    net, _, _ = trained
+    target = tmp_path / "m.safetensors"
+    save_model(net, target)
+    before = target.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(net, target)
+    assert target.read_bytes() == before  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary left
+
+
+def test_truncated_file(trained, tmp_path):
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(trained[2].read_bytes()[:-100])
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world, not a model", b"\xff" * 64])
+def test_garbage_file(tmp_path, content):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(content)
+    with pytest.raises(ModelFileError, match=str(bad.name)):
+        load_model(bad)
+
+
+def test_foreign_safetensors_file(tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "foreign.safetensors"
+    save_file({"weight": np.zeros((2, 2), np.float32)}, str(path))
+    with pytest.raises(ModelFileError, match="not an anynet model"):
+        load_model(path)
+
+
+def test_weights_that_do_not_fit_the_architecture(trained, tmp_path):
+    from safetensors.numpy import save
+
+    _, _, path = trained
+    meta = read_metadata(path)
+    meta["config"]["layers"][1]["config"]["units"] = 99
+    data = save({k: v for k, v in _tensors(path).items()}, metadata={"anynet": json.dumps(meta)})
+    bad = tmp_path / "mismatch.safetensors"
+    bad.write_bytes(data)
+    with pytest.raises(ModelFileError, match="do not match"):
+        load_model(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "nothing.safetensors")
+
+
+def test_unbuilt_network_cannot_be_saved(tmp_path):
+    with pytest.raises(ValueError, match="without weights"):
+        save_model(anynet.mlp((3,)), tmp_path / "x.safetensors")
+
+
+def _tensors(path):
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))

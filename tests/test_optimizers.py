@@ -1,0 +1,108 @@
+"""Optimizer updates against their textbook formulas, schedules, and the subnormal flush."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from anynet import optimizers as O
+from anynet.backend import to_numpy
+
+
+def _run(opt, backend, steps=5, decay=True):
+    xp = backend.xp
+    opt.xp = xp
+    rng = np.random.default_rng(0)
+    p = backend.asarray(rng.normal(size=(3, 2)), dtype="float64")
+    grads = [rng.normal(size=(3, 2)) for _ in range(steps)]
+    for g in grads:
+        opt.step([(p, backend.asarray(g, dtype="float64"), decay)])
+    return to_numpy(p), grads
+
+
+def _reference(name, p, grads, lr, wd=0.0, mu=0.9, b1=0.9, b2=0.999, eps=1e-8):
+    p = p.copy()
+    m = np.zeros_like(p)
+    v = np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        if name == "sgd":
+            p -= lr * (g + wd * p)
+        elif name in ("momentum", "nesterov"):
+            g = g + wd * p
+            m = mu * m + g
+            p -= lr * (g + mu * m) if name == "nesterov" else lr * m
+        else:
+            if name == "adamw":
+                p -= lr * wd * p
+            else:
+                g = g + wd * p
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g * g
+            p -= lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return p
+
+
+@pytest.mark.parametrize("name, make", [
+    ("sgd", lambda: O.SGD(lr=0.1, weight_decay=0.01)),
+    ("momentum", lambda: O.SGD(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ("nesterov", lambda: O.SGD(lr=0.1, momentum=0.9, nesterov=True)),
+    ("adam", lambda: O.Adam(lr=0.01, weight_decay=0.01)),
+    ("adamw", lambda: O.AdamW(lr=0.01, weight_decay=0.1)),
+])
+def test_updates_match_textbook_formulas(backend, name, make):
+    opt = make()
+    start = np.random.default_rng(0).normal(size=(3, 2))
+    got, grads = _run(opt, backend)
+    want = _reference(name, start, grads, opt.base_lr, opt.weight_decay)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_weight_decay_skips_biases(backend):
+    opt = O.SGD(lr=0.1, weight_decay=0.5)
+    got, grads = _run(opt, backend, steps=1, decay=False)
+    start = np.random.default_rng(0).normal(size=(3, 2))
+    np.testing.assert_allclose(got, start - 0.1 * grads[0])
+
+
+def test_schedules():
+    step = O.StepDecay(step_size=2, gamma=0.5)
+    assert [step(e, 10) for e in range(5)] == [1, 1, 0.5, 0.5, 0.25]
+    cos = O.CosineDecay(min_factor=0.1)
+    assert cos(0, 10) == 1.0
+    assert cos(5, 10) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert cos(10, 10) == pytest.approx(0.1)
+    warm = O.CosineDecay(warmup=3)
+    assert [warm(e, 10) for e in range(3)] == [0.25, 0.5, 0.75]
+    opt = O.Adam(lr=0.01, schedule="step")
+    opt.start_epoch(10, 20)
+    assert opt.lr == pytest.approx(0.001)
+
+
+def test_subnormal_moments_are_flushed(backend):
+    xp = backend.xp
+    opt = O.Adam(lr=1e-3)
+    opt.xp = xp
+    p = backend.asarray(np.ones(4), dtype="float32")
+    tiny = backend.asarray(np.array([1e-39, -1e-40, 0.0, 1.0]), dtype="float32")  # two subnormals
+    for _ in range(O.FLUSH_EVERY):
+        opt.step([(p, tiny, True)])
+    m = to_numpy(opt.state[0]["m"])
+    v = to_numpy(opt.state[0]["v"])
+    assert m[0] == 0.0 and m[1] == 0.0 and m[3] > 0.5
+    assert np.all((v == 0) | (np.abs(v) >= np.finfo(np.float32).tiny))
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: O.SGD(lr=0), lambda: O.SGD(lr=0.1, momentum=1.0), lambda: O.SGD(lr=0.1, nesterov=True),
+    lambda: O.Adam(beta1=1.0), lambda: O.Adam(weight_decay=-1), lambda: O.StepDecay(step_size=0),
+    lambda: O.get_optimizer("lbfgs"), lambda: O.get_schedule("linear"),
+])
+def test_bad_settings_raise(bad):
+    with pytest.raises(ValueError):
+        bad()
+
+
+def test_cosine_reaches_min():
+    assert math.isclose(O.CosineDecay(0.0)(9, 9), 0.0, abs_tol=1e-12)
