@@ -35,8 +35,8 @@ def stratified_split(labels, fraction: float, seed: int | None = 0):
     """Split ``range(len(labels))`` into ``(idx_a, idx_b)`` stratified by label.
 
     ``idx_b`` receives ``round(fraction * n)`` samples in total, allotted to the classes in
-    proportion to their size (largest remainders break ties); every class with at least two
-    samples gets at least one sample in each part. Both index arrays are int64 and sorted
+    proportion to their size (largest remainders break ties), except that every class with
+    at least two samples keeps at least one sample in each part (which can add a few). Both index arrays are int64 and sorted
     ascending, so the original order is kept within each part.
 
     Args:
@@ -56,15 +56,19 @@ def stratified_split(labels, fraction: float, seed: int | None = 0):
         raise ValueError("labels must be non-negative integers")
     counts = np.bincount(labels) if n else np.zeros(0, np.int64)
 
-    # how many of each class go to part b: largest-remainder rounding of fraction * count
+    # how many of each class go to part b: fraction * count rounded down, at least one of
+    # each class in each part (classes of two or more), then the samples still missing from
+    # round(fraction * n) go to the classes with the largest remainders that have room
     exact = fraction * counts
     take = np.floor(exact).astype(np.int64)
-    short = int(round(fraction * n)) - int(take.sum())
-    if short > 0:
-        order = np.argsort(-(exact - take), kind="stable")
-        take[order[:short]] += 1
     big = counts >= 2
     take[big] = np.clip(take[big], 1, counts[big] - 1)
+    short = int(round(fraction * n)) - int(take.sum())
+    if short > 0:
+        room = take < np.where(big, counts - 1, counts)
+        order = np.argsort(-(exact - take), kind="stable")
+        order = order[room[order]]
+        take[order[:short]] += 1
 
     # random order within each class: shuffle, then group by label keeping the shuffle
     rng = np.random.default_rng(seed)
