@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fetch import fetch
-from .readers import DataError, read_idx_images, read_idx_labels
+from .readers import DataError, read_idx_pair
 from .registry import dataset_info
 from .splits import STANDIN_SEED, STANDIN_TEST_FRACTION, stratified_split
 
@@ -86,13 +86,8 @@ def _upright(images: np.ndarray, transposed: bool) -> np.ndarray:
 
 
 def _read_pair(paths, images_role, labels_role, info):
-    images = read_idx_images(paths[images_role])
-    labels = read_idx_labels(paths[labels_role], info.num_classes, info.label_offset)
-    if len(images) != len(labels):
-        raise DataError(
-            f"{paths[images_role]} holds {len(images)} images but {paths[labels_role]} holds "
-            f"{len(labels)} labels; the two files do not belong together"
-        )
+    images, labels = read_idx_pair(paths[images_role], paths[labels_role], info.num_classes,
+                                   info.label_offset)
     return Split(_upright(images, info.transposed), labels)
 
 
