@@ -1,0 +1,48 @@
+"""Where ``anynet serve`` finds a model when none is given.
+
+``anynet train`` records the file it saved with :func:`record_last_model`; the record is the
+text file ``$ANYNET_HOME/last_model`` (``ANYNET_HOME`` defaults to ``~/.anynet``) holding one
+path. Nothing here needs FastAPI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["anynet_home", "default_model_path", "record_last_model", "NoModelError"]
+
+
+class NoModelError(FileNotFoundError):
+    """No model was given and none is recorded (or the recorded file is gone)."""
+
+
+def anynet_home() -> Path:
+    """``$ANYNET_HOME``, or ``~/.anynet``."""
+    return Path(os.environ.get("ANYNET_HOME") or Path.home() / ".anynet").expanduser()
+
+
+def record_last_model(path: str | os.PathLike) -> Path:
+    """Remember ``path`` as the model to serve by default; returns the record file."""
+    record = anynet_home() / "last_model"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_name(".last_model.tmp")
+    tmp.write_text(str(Path(path).expanduser().resolve()) + "\n", encoding="utf-8")
+    os.replace(tmp, record)
+    return record
+
+
+def default_model_path() -> Path:
+    """The model recorded by the last ``anynet train``; :class:`NoModelError` with advice if none."""
+    record = anynet_home() / "last_model"
+    hint = ("train one with `anynet train` (it records the file it saves) "
+            "or pass a model file: `anynet serve --model FILE`")
+    if not record.is_file():
+        raise NoModelError(f"no model given and none recorded in {record}; {hint}")
+    text = record.read_text(encoding="utf-8").strip()
+    if not text:
+        raise NoModelError(f"{record} is empty; {hint}")
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise NoModelError(f"the last trained model {path} (named in {record}) no longer exists; {hint}")
+    return path
