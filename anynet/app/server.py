@@ -218,6 +218,9 @@ def create_app(model, *, title: str = "anynet") -> FastAPI:
     async def _validation_error(request: Request, exc: RequestValidationError):
         parts = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'syntax')})")
+                continue
             loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
         return JSONResponse(status_code=422,

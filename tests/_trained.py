@@ -1,0 +1,21 @@
+"""A small MLP trained once per test run on real MNIST (shared by the tests that need a model
+that actually reads digits: prediction helpers and the browser test)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+
+@functools.lru_cache(maxsize=None)
+def mnist_mlp(data_dir: Path, epochs: int = 2):
+    """784-128-10 ReLU MLP, ``epochs`` epochs of Adam on the 60,000 training digits (~97%
+    test accuracy, a few seconds on one core). Returns ``(model, dataset)``."""
+    from anynet.data import load
+    from anynet.models import mlp
+
+    data = load("mnist", data_dir=data_dir, download=False, progress=False)
+    model = mlp(hidden=(128,), num_classes=10, classes=data.classes, backend="numpy", seed=0)
+    model.fit(data.train.images.reshape(len(data.train.images), -1), data.train.labels,
+              epochs=epochs, batch_size=128)
+    return model, data
