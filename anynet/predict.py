@@ -116,18 +116,21 @@ def predict_files(
     k: int = 3,
     show_dir: str | os.PathLike | None = None,
     invert="auto",
+    style: str | None = None,
 ) -> list[Prediction]:
     """Prepare and recognise each image file; one :class:`Prediction` per path, in order.
 
     A file that cannot be used (missing, not an image, no ink) gets ``error`` set instead of
     stopping the others. With ``show_dir``, ``<stem>.png`` there shows each original beside
-    the 28x28 image the network saw.
+    the 28x28 image the network saw. ``style`` (``"mnist"`` / ``"emnist"``) defaults to the one
+    the model's training data used (:func:`anynet.imageprep.style_for`).
     """
+    style = imageprep.style_for(model) if style is None else style
     results = [Prediction(path=str(p)) for p in paths]
     good: list[Prediction] = []
     for r in results:
         try:
-            r.image28 = imageprep.prepare(r.path, invert=invert)
+            r.image28 = imageprep.prepare(r.path, invert=invert, style=style)
             good.append(r)
         except imageprep.ImagePrepError as e:
             r.error = str(e)

@@ -1,4 +1,4 @@
-"""How well does a model read MNIST digits dressed up as a user's picture, with and without
+"""How well does a model read MNIST (or EMNIST) characters dressed up as a user's picture, with and without
 :mod:`anynet.imageprep`?
 
 Each MNIST test digit is turned into what a user would hand us: dark ink on light paper, on a
@@ -11,6 +11,7 @@ paper. The model then reads it two ways:
 
     python benchmarks/robustness.py                       # trains a quick MLP first
     python benchmarks/robustness.py --model mnist.safetensors --n 2000
+    python benchmarks/robustness.py --dataset emnist-balanced --out benchmarks/results/robustness-emnist.md
 
 Data: ``--data-dir`` or ``$ANYNET_DATA_DIR``. The table goes to ``benchmarks/results/robustness.md``.
 """
@@ -108,17 +109,21 @@ def get_model(args, data):
 
     model = mlp(hidden=(256,), num_classes=len(data.classes), classes=data.classes,
                 backend="numpy", seed=args.seed)
+    model.info["dataset"] = data.name
     t = time.perf_counter()
     model.fit(data.train.images.reshape(len(data.train.images), -1), data.train.labels,
               epochs=args.epochs, batch_size=128)
-    desc = (f"MLP 784-256-10 (ReLU, Adam), trained here for {args.epochs} epochs on the 60,000 "
-            f"MNIST training images ({time.perf_counter() - t:.0f} s)")
+    desc = (f"MLP 784-256-{len(data.classes)} (ReLU, Adam), trained here for {args.epochs} epochs "
+            f"on the {len(data.train.images):,} {data.name} training images "
+            f"({time.perf_counter() - t:.0f} s)")
     return model, desc
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="a saved anynet model (default: train a quick MLP)")
+    p.add_argument("--dataset", default="mnist",
+                   help="test characters from this dataset (e.g. emnist-balanced; default mnist)")
     p.add_argument("--data-dir", default=os.environ.get("ANYNET_DATA_DIR"),
                    help="directory with the MNIST IDX files (default $ANYNET_DATA_DIR)")
     p.add_argument("--n", type=int, default=1000, help="test digits per variant (default 1000)")
@@ -130,24 +135,26 @@ def main(argv=None) -> int:
 
     from anynet.data import load
 
-    data = load("mnist", data_dir=args.data_dir, download=args.data_dir is None, progress=False)
+    data = load(args.dataset, data_dir=args.data_dir, download=args.data_dir is None,
+                progress=False)
     model, model_desc = get_model(args, data)
     rng = np.random.default_rng(args.seed)
     idx = rng.choice(len(data.test.images), size=min(args.n, len(data.test.images)), replace=False)
     digits, labels = data.test.images[idx], data.test.labels[idx].astype(np.int64)
+    style = imageprep.style_for(model)
 
     rows = []
     t = time.perf_counter()
-    prepared = imageprep.prepare_batch(digits)
+    prepared = imageprep.prepare_batch(digits, style=style)
     prep_ms = 1000 * (time.perf_counter() - t) / len(digits)
-    rows.append(("untouched MNIST test digits (28x28)", accuracy(model, digits / 255.0, labels),
+    rows.append((f"untouched {data.name} test images (28x28)", accuracy(model, digits / 255.0, labels),
                  accuracy(model, prepared, labels)))
     timings = []
     for name, kw in VARIANTS.items():
         vrng = np.random.default_rng([args.seed, len(rows)])
         pictures = [user_like(d, vrng, canvas=args.canvas, **kw) for d in digits]
         t = time.perf_counter()
-        prepared = imageprep.prepare_batch(pictures)
+        prepared = imageprep.prepare_batch(pictures, style=style)
         timings.append(1000 * (time.perf_counter() - t) / len(pictures))
         rows.append((name, accuracy(model, np.stack([naive(x) for x in pictures]), labels),
                      accuracy(model, prepared, labels)))
@@ -160,14 +167,16 @@ def main(argv=None) -> int:
         "",
         f"Command: `{command}`",
         "",
-        f"Model: {model_desc}. {len(digits)} MNIST test digits (random, seed {args.seed}) per row; "
+        f"Model: {model_desc}. {len(digits)} {data.name} test images (random, seed {args.seed}) per row; "
         f"each user-like picture is dark ink on light paper, {args.canvas}x{args.canvas} px, the "
         f"digit enlarged to {args.canvas * 2 // 5}-{args.canvas * 4 // 5} px and placed at a random "
         "spot (see `user_like` in the script).",
         "",
         "- naive: the whole picture resized to 28x28 and inverted",
-        "- imageprep: `anynet.imageprep.prepare` (invert if needed, remove paper and faint noise, "
-        "crop, longer side to 20 px, centre of mass to (14, 14))",
+        f"- imageprep: `anynet.imageprep.prepare(..., style={style!r})` (invert if needed, remove "
+        "paper and noise, crop, widen fine strokes, " + (
+            "longer side to 20 px, centre of mass to (14, 14))" if style == "mnist"
+            else "longer side to 24 px, box centred: EMNIST framing)"),
         "",
         "| input | naive | imageprep |",
         "|---|---:|---:|",

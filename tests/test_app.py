@@ -87,6 +87,7 @@ def test_health_model_page_and_schema(client):
     for asset in ("/static/app.js", "/static/style.css"):
         r = client.get(asset)
         assert r.status_code == 200 and "http" not in r.text
+    assert client.get("/docs").status_code == 404  # Swagger UI would load a CDN
     schema = client.get("/openapi.json").json()
     assert {"/api/predict", "/api/predict/upload", "/api/health", "/api/model"} <= set(schema["paths"])
 
@@ -261,3 +262,14 @@ def test_create_app_needs_classes():
 
     with pytest.raises(ValueError, match="classes"):
         server.create_app(NoClasses())
+
+
+def test_emnist_model_gets_emnist_framing():
+    net = mlp(hidden=(8,), num_classes=3, classes="ABC", backend="numpy", input_shape=(28, 28))
+    net.info = {"dataset": "emnist-balanced"}
+    with TestClient(server.create_app(net)) as c:
+        assert "EMNIST" in c.get("/api/model").json()["input"]
+        body = c.post("/api/predict", json={"image": data_url(png(seven())), "k": 3}).json()
+    seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["image28"].split(",")[1]))))
+    rows = np.flatnonzero((seen > 128).any(axis=1))
+    assert rows[-1] + 1 - rows[0] == 24

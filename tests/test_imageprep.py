@@ -143,6 +143,46 @@ def test_mnist_digits_pass_through_nearly_unchanged(data_dir):
     np.testing.assert_allclose(prepare(original[0]), out[0], atol=1e-6)
 
 
+def test_emnist_style_uses_a_24px_box_centred_by_the_box():
+    img = paper()
+    ImageDraw.Draw(img).polygon([(30, 30), (30, 150), (90, 150)], fill=0)  # lopsided mass
+    out = prepare(img, style="emnist")
+    r0, r1, c0, c1 = bbox(out, 0.5)
+    assert r1 - r0 == 24 and (r0 + r1) / 2 == pytest.approx(14, abs=0.5)
+    assert (c0 + c1) / 2 == pytest.approx(14, abs=0.5)
+    assert centre_of_mass(out)[1] < 13  # the box, not the mass, is centred
+    with pytest.raises(ValueError, match="style"):
+        prepare(img, style="kmnist")
+
+
+def test_style_for_reads_the_training_dataset():
+    class M:
+        info = {}
+
+    m = M()
+    assert imageprep.style_for(m) == "mnist"
+    m.info = {"dataset": "emnist-balanced"}
+    assert imageprep.style_for(m) == "emnist"
+    m.info = {"preprocessing": {"dataset": "emnist-standin"}}
+    assert imageprep.style_for(m) == "emnist"
+    m.info = {"dataset": "mnist"}
+    assert imageprep.style_for(m) == "mnist"
+    assert imageprep.style_for(object()) == "mnist"
+
+
+def test_emnist_characters_pass_through_close_to_unchanged(data_dir):
+    from anynet.data import load
+
+    try:
+        test = load("emnist-standin", data_dir=data_dir, download=False, progress=False).test
+    except Exception as e:  # the EMNIST files are optional
+        pytest.skip(f"no EMNIST data: {e}")
+    chars = test.images[:300]
+    out = prepare_batch(chars, style="emnist")
+    assert np.abs(out - chars / 255.0).mean() < 0.03
+    assert np.abs(prepare_batch(chars) - chars / 255.0).mean() > 0.04  # MNIST framing differs
+
+
 # --------------------------------------------------------------------------- drawn characters
 
 

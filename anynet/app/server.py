@@ -5,7 +5,7 @@
     GET  /api/model           classes and a description of the model
     POST /api/predict         JSON {"image": "data:image/png;base64,...", "k": 5, "invert": "auto"}
     POST /api/predict/upload  multipart form: file=<image>, k=5, invert=auto
-    GET  /openapi.json, /docs the schema FastAPI generates
+    GET  /openapi.json        the schema FastAPI generates (no /docs page: it needs a CDN)
 
 Both predict routes answer ``{"prediction", "confidence", "top": [{"label", "probability"}],
 "image28": "data:image/png;base64,..."}`` where ``image28`` is the 28x28 picture the network saw.
@@ -188,7 +188,7 @@ def _describe(model) -> dict:
     return {
         "classes": list(names),
         "num_classes": len(names),
-        "input": "28x28 greyscale, ink bright on black, in [0, 1] (MNIST style)",
+        "input": f"28x28 greyscale, ink bright on black, in [0, 1] ({imageprep.style_for(model).upper()} framing)",
         "parameters": params,
         "backend": None if backend is None else str(backend),
         "description": repr(model),
@@ -208,10 +208,12 @@ def create_app(model, *, title: str = "anynet") -> FastAPI:
     class_names(model)  # fail now, not at the first request, if the model has no classes
     lock = threading.Lock()  # layers keep forward caches: one prediction at a time
     description = _describe(model)
+    style = imageprep.style_for(model)  # MNIST or EMNIST framing, as the model was trained
 
     app = FastAPI(title=f"{title} handwriting recognition",
                   description="Draw or upload a character; a from-scratch anynet network reads it.",
-                  version=str(description["info"].get("anynet_version") or "0"))
+                  version=str(description["info"].get("anynet_version") or "0"),
+                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(RequestValidationError)
@@ -231,7 +233,7 @@ def create_app(model, *, title: str = "anynet") -> FastAPI:
             raise HTTPException(413, f"image too large: {len(data):,} bytes "
                                      f"(at most {MAX_IMAGE_BYTES:,})")
         try:
-            image28 = imageprep.prepare(data, invert=invert)
+            image28 = imageprep.prepare(data, invert=invert, style=style)
         except imageprep.EmptyImageError as e:
             raise HTTPException(422, f"no character found: {e}") from None
         except imageprep.ImagePrepError as e:
