@@ -141,15 +141,19 @@ class Dense(Layer):
 
 
 class ReLU(Layer):
-    """``max(x, 0)``."""
+    """``max(x, 0)``.
+
+    Training keeps the derivative as a 0/1 array of the input's dtype, so the backward pass is
+    one multiply: ``where`` with a data-dependent mask is ~7x slower on a CPU (branchy).
+    """
 
     def forward(self, x, training=False):
-        y = self.xp.maximum(x, 0.0)
-        self._cache_y = y if training else None
-        return y
+        xp = self.xp
+        self._cache_mask = xp.astype(x > 0.0, x.dtype) if training else None
+        return xp.maximum(x, 0.0)
 
     def backward(self, grad, need_input_grad=True):
-        return self.xp.where(self._cache_y > 0.0, grad, 0.0)
+        return grad * self._cache_mask
 
 
 class LeakyReLU(Layer):
@@ -163,12 +167,15 @@ class LeakyReLU(Layer):
         return {"alpha": self.alpha}
 
     def forward(self, x, training=False):
-        positive = x > 0.0
-        self._cache_mask = positive if training else None
-        return self.xp.where(positive, x, self.alpha * x)
+        # slope: 1 for positive inputs, alpha otherwise; y = x * slope, dy/dx = slope
+        slope = self.xp.astype(x > 0.0, x.dtype)
+        slope *= 1.0 - self.alpha
+        slope += self.alpha
+        self._cache_slope = slope if training else None
+        return x * slope
 
     def backward(self, grad, need_input_grad=True):
-        return self.xp.where(self._cache_mask, grad, self.alpha * grad)
+        return grad * self._cache_slope
 
 
 class Sigmoid(Layer):
@@ -247,14 +254,16 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self._cache_keep = None
             return x
-        keep = self.random.uniform(x.shape, dtype=x.dtype) >= self.rate
+        # the kept inputs' scale, 1 / (1 - rate), or 0 for dropped ones: one multiply each way
+        keep = self.xp.astype(self.random.uniform(x.shape, dtype=x.dtype) >= self.rate, x.dtype)
+        keep *= 1.0 / (1.0 - self.rate)
         self._cache_keep = keep
-        return self.xp.where(keep, x * (1.0 / (1.0 - self.rate)), 0.0)
+        return x * keep
 
     def backward(self, grad, need_input_grad=True):
         if self._cache_keep is None:
             return grad
-        return self.xp.where(self._cache_keep, grad * (1.0 / (1.0 - self.rate)), 0.0)
+        return grad * self._cache_keep
 
 
 class Flatten(Layer):

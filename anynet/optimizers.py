@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from .kernels import kernels_for
+
 __all__ = [
     "Optimizer",
     "SGD",
@@ -29,6 +31,7 @@ __all__ = [
 # dead units decay geometrically into float32 subnormals, and arithmetic on subnormals is ~30x
 # slower on x86. Values this small cannot move a weight: the update is m / (sqrt(v) + eps) with
 # eps >= 1e-8, so |m| < 1e-30 changes a weight by less than lr * 1e-22.
+# (Read at each step: benchmarks/speed.py sets FLUSH_EVERY = 0 to measure the slowdown it avoids.)
 FLUSH_BELOW = 1e-30
 FLUSH_EVERY = 64
 
@@ -100,6 +103,8 @@ def get_schedule(schedule):
 class Optimizer:
     """Base class: learning rate, schedule, weight decay and per-parameter state."""
 
+    uses_scratch = False  # whether _update wants a per-parameter work buffer from the kernels
+
     def __init__(self, lr: float, weight_decay: float = 0.0, schedule=None):
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
@@ -111,30 +116,49 @@ class Optimizer:
         self.state: list[dict] = []
         self.steps = 0
         self.xp = None
+        self.fast_kernels = True  # False: the generic Array API kernels even on NumPy
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:
         self.lr = self.base_lr * self.schedule(epoch, total_epochs)
+
+    @property
+    def kernels(self):
+        """The hot kernels for the current namespace (NumPy's ``out=`` versions or the
+        generic Array API ones; see :mod:`anynet.kernels`)."""
+        return kernels_for(self.xp, self.fast_kernels)
 
     def step(self, triples) -> None:
         """Update each parameter in place from its gradient."""
         if not self.state:
             self.state = [self._new_state(p) for p, _, _ in triples]
         self.steps += 1
-        for (param, grad, decay), state in zip(triples, self.state):
-            self._update(param, grad, decay, state)
-        if self.steps % FLUSH_EVERY == 0:
+        scratch = self._scratch(triples)
+        for (param, grad, decay), state, work in zip(triples, self.state, scratch):
+            self._update(param, grad, decay, state, work)
+        if FLUSH_EVERY and self.steps % FLUSH_EVERY == 0:
             self._flush_subnormals()
 
     def _new_state(self, param) -> dict:
         return {}
 
-    def _update(self, param, grad, decay, state) -> None:
+    def _update(self, param, grad, decay, state, scratch) -> None:
+        """Update ``param`` in place; ``scratch`` is a work buffer from the kernels (or None)."""
         raise NotImplementedError
 
+    def _scratch(self, triples) -> list:
+        """One work buffer per parameter (for kernels that want one), made again whenever the
+        state is (a new build, new weights or a move to another backend)."""
+        if getattr(self, "_scratch_for", None) is not self.state:
+            make = self.kernels.scratch_like if self.uses_scratch else (lambda p: None)
+            self._scratch_list = [make(p) for p, _, _ in triples]
+            self._scratch_for = self.state
+        return self._scratch_list
+
     def _flush_subnormals(self) -> None:
+        kernels = self.kernels
         for state in self.state:
-            for key, arr in state.items():
-                arr[...] = self.xp.where(self.xp.abs(arr) < FLUSH_BELOW, 0.0, arr)
+            for arr in state.values():
+                kernels.flush_small(arr, FLUSH_BELOW)
 
     def get_config(self) -> dict:
         sched = getattr(self.schedule, "get_config", lambda: {"type": "custom"})()
@@ -166,7 +190,7 @@ class SGD(Optimizer):
     def _new_state(self, param):
         return {"velocity": self.xp.zeros_like(param)} if self.momentum else {}
 
-    def _update(self, param, grad, decay, state):
+    def _update(self, param, grad, decay, state, scratch):
         if decay and self.weight_decay:
             grad = grad + self.weight_decay * param
         if not self.momentum:
@@ -190,6 +214,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is L2 added to the gradient."""
 
     decoupled = False
+    uses_scratch = True
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
@@ -210,20 +235,17 @@ class Adam(Optimizer):
         # lr * m_hat / (sqrt(v_hat) + eps) == step_size * m / (sqrt(v) + eps * c2)
         self._step_size = self.lr * c2 / (1.0 - self.beta1**t)
         self._eps_t = self.eps * c2
+        self._kern = self.kernels
         super().step(triples)
 
-    def _update(self, param, grad, decay, state):
+    def _update(self, param, grad, decay, state, scratch):
         if decay and self.weight_decay:
             if self.decoupled:
                 param -= (self.lr * self.weight_decay) * param
             else:
                 grad = grad + self.weight_decay * param
-        m, v = state["m"], state["v"]
-        m *= self.beta1
-        m += (1.0 - self.beta1) * grad
-        v *= self.beta2
-        v += (1.0 - self.beta2) * (grad * grad)
-        param -= self._step_size * m / (self.xp.sqrt(v) + self._eps_t)
+        self._kern.adam_update(param, grad, state["m"], state["v"], scratch,
+                               self.beta1, self.beta2, self._step_size, self._eps_t)
 
 
 class AdamW(Adam):

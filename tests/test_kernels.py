@@ -1,0 +1,184 @@
+"""The NumPy fast path (anynet.kernels.NumpyKernels, ufuncs with out= buffers) and the generic
+Array API kernels compute the same thing, on every backend; and the hot-path rewrites of the
+layers (multiply by a saved 0/1 mask instead of ``where``) keep the old results.
+
+No timings here: speed is measured only by benchmarks/speed.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anynet
+from anynet import layers as L
+from anynet import optimizers as O
+from anynet.backend import get_backend, to_numpy
+from anynet.kernels import Kernels, NumpyKernels, kernels_for
+
+from .conftest import assert_on
+
+
+def _adam_inputs(seed, shape, dtype, tiny=False):
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=shape)
+    g = rng.normal(size=shape) * (1e-20 if tiny else 1.0)
+    m = rng.normal(size=shape) * 0.1
+    v = np.abs(rng.normal(size=shape)) * 0.01
+    return [a.astype(dtype) for a in (p, g, m, v)]
+
+
+def _adam_reference(p, g, m, v, b1, b2, step, eps):
+    """The textbook update in float64."""
+    p, g, m, v = (a.astype(np.float64) for a in (p, g, m, v))
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    return p - step * m / (np.sqrt(v) + eps), m, v
+
+
+def test_kernels_for_picks_the_numpy_fast_path_only_for_numpy(backend):
+    k = kernels_for(backend.xp)
+    assert isinstance(k, NumpyKernels) == (backend.name == "numpy")
+    assert type(kernels_for(backend.xp, fast=False)) is Kernels
+    assert kernels_for(backend.xp) is k  # cached: looked up once
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(7,), (5, 3), (64, 33)])
+def test_adam_update_fast_and_generic_agree_on_every_backend(backend, dtype, shape):
+    fast, generic = kernels_for(backend.xp), kernels_for(backend.xp, fast=False)
+    host = _adam_inputs(0, shape, dtype)
+    args = dict(beta1=0.9, beta2=0.999, step_size=3e-3, eps=1e-8)
+    results = []
+    for k in (fast, generic):
+        p, g, m, v = (backend.asarray(a.copy(), dtype=dtype) for a in host)
+        k.adam_update(p, g, m, v, k.scratch_like(p), **args)
+        for a in (p, m, v):
+            assert_on(backend, a, backend.float_dtype(dtype))
+        results.append([to_numpy(a) for a in (p, m, v)])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)  # same operations in the same order
+    want = _adam_reference(*host, *args.values())
+    tol = 1e-6 if dtype == "float32" else 1e-14  # values are O(1): relative to that
+    for got, ref in zip(results[0], want):
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol)
+
+
+def test_numpy_adam_update_is_bitwise_the_generic_one_on_numpy():
+    xp = get_backend("numpy").xp
+    for seed in range(5):
+        for tiny in (False, True):
+            host = _adam_inputs(seed, (100, 17), "float32", tiny=tiny)
+            a = [x.copy() for x in host]
+            b = [x.copy() for x in host]
+            NumpyKernels(xp).adam_update(*a, np.empty_like(a[0]), 0.9, 0.999, 1e-3, 1e-8)
+            Kernels(xp).adam_update(*b, None, 0.9, 0.999, 1e-3, 1e-8)
+            for x, y in zip(a, b):
+                assert x.tobytes() == y.tobytes()
+
+
+def test_flush_small_fast_and_generic_agree(backend):
+    values = np.array([1e-39, -1e-40, 0.0, 1.0, -1e-31, 1e-29, -2.0], dtype=np.float32)
+    out = []
+    for k in (kernels_for(backend.xp), kernels_for(backend.xp, fast=False)):
+        a = backend.asarray(values.copy(), dtype="float32")
+        k.flush_small(a, 1e-30)
+        assert_on(backend, a, backend.xp.float32)
+        out.append(to_numpy(a))
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[0], np.array([0, 0, 0, 1, 0, 1e-29, -2], dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_fast_and_generic_optimizers_train_identically_on_numpy(name):
+    """A whole network trained with the NumPy kernels and with the generic ones (forced on
+    NumPy) ends with bit-identical weights."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(96, 12)).astype(np.float32)
+    y = rng.integers(0, 4, 96)
+    nets = []
+    for fast in (True, False):
+        opt = O.get_optimizer(name, lr=3e-3)
+        opt.fast_kernels = fast
+        net = anynet.mlp((16, 8), num_classes=4, backend="numpy", optimizer=opt, seed=5)
+        net.fit(x, y, epochs=3, batch_size=16, seed=1)
+        nets.append(net)
+    for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_optimizer_scratch_follows_the_state():
+    """Scratch buffers are remade when the state is (new weights, another backend)."""
+    net = anynet.mlp((6,), num_classes=3, backend="numpy", seed=0, input_shape=(4,))
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    y = np.arange(20) % 3
+    net.fit(x, y, epochs=1, batch_size=5)
+    first = net.optimizer._scratch_list
+    assert all(s is not None for s in first)
+    net.set_weights(net.get_weights())  # resets the optimizer state
+    net.fit(x, y, epochs=1, batch_size=5)
+    assert net.optimizer._scratch_list is not first
+    assert [s.shape for s in net.optimizer._scratch_list] == [s.shape for s in first]
+
+
+# --------------------------------------------------------------------------- layer rewrites
+
+
+def _where_reference(name, x, g, alpha=0.1):
+    """The activations' previous ``where`` formulations."""
+    if name == "ReLU":
+        y = np.maximum(x, 0.0)
+        return y, np.where(y > 0.0, g, 0.0)
+    y = np.where(x > 0.0, x, alpha * x)
+    return y, np.where(x > 0.0, g, alpha * g)
+
+
+@pytest.mark.parametrize("name", ["ReLU", "LeakyReLU"])
+def test_mask_multiply_matches_where(backend, name):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(9, 6)).astype(np.float32)
+    x[0, :3] = 0.0  # the kink itself: derivative 0 (ReLU) / alpha (LeakyReLU), as before
+    g = rng.normal(size=(9, 6)).astype(np.float32)
+    layer = L.ReLU() if name == "ReLU" else L.LeakyReLU(0.1)
+    layer.build((6,), backend, backend.xp.float32, rng)
+    y = layer.forward(backend.asarray(x, dtype="float32"), training=True)
+    dx = layer.backward(backend.asarray(g, dtype="float32"))
+    assert_on(backend, y, backend.xp.float32)
+    assert_on(backend, dx, backend.xp.float32)
+    want_y, want_dx = _where_reference(name, x, g)
+    np.testing.assert_array_equal(to_numpy(y), want_y.astype(np.float32))
+    np.testing.assert_array_equal(to_numpy(dx), want_dx.astype(np.float32))
+
+
+def test_dropout_mask_multiply_matches_where(backend):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(50, 8)).astype(np.float32)
+    g = rng.normal(size=(50, 8)).astype(np.float32)
+    layer = L.Dropout(0.3)
+    layer.build((8,), backend, backend.xp.float32, rng)
+    y = to_numpy(layer.forward(backend.asarray(x, dtype="float32"), training=True))
+    dx = to_numpy(layer.backward(backend.asarray(g, dtype="float32")))
+    keep = y != 0
+    assert 0.5 < keep.mean() < 0.9
+    scale = np.float32(1.0 / 0.7)
+    np.testing.assert_array_equal(y, np.where(keep, x * scale, 0.0).astype(np.float32))
+    np.testing.assert_array_equal(dx, np.where(keep, g * scale, 0.0).astype(np.float32))
+
+
+def test_first_layer_input_gradient_is_skipped_behind_flatten():
+    """mlp() starts with Flatten: the first Dense layer still skips its input gradient."""
+    net = anynet.mlp((5,), num_classes=3, backend="numpy", seed=0, input_shape=(2, 3))
+    calls = []
+    for i, layer in enumerate(net.layers):
+        original = layer.backward
+
+        def spy(grad, need_input_grad=True, _i=i, _f=original):
+            calls.append((_i, need_input_grad))
+            return _f(grad, need_input_grad)
+
+        layer.backward = spy
+    x = np.random.default_rng(0).normal(size=(4, 2, 3)).astype(np.float32)
+    net.fit(x, np.array([0, 1, 2, 0]), epochs=1, batch_size=4)
+    # layers: Flatten(0), Dense(1), ReLU(2), Dense(3); Flatten has nothing to learn
+    assert calls == [(3, True), (2, True), (1, False)]
