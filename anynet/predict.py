@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from . import imageprep
 
@@ -106,7 +106,11 @@ def show_image(original, image28: np.ndarray, caption: str = "", height: int = 2
     canvas.paste(left, (pad, pad))
     canvas.paste(right, (2 * pad + left.width, pad))
     if caption:
-        ImageDraw.Draw(canvas).text((pad, height + pad + 6), caption, fill=(0, 0, 0))
+        try:
+            font = ImageFont.load_default(size=18)
+        except (TypeError, OSError):  # old Pillow or no FreeType: the small bitmap font
+            font = ImageFont.load_default()
+        ImageDraw.Draw(canvas).text((pad, height + pad + 2), caption, fill=(0, 0, 0), font=font)
     return canvas
 
 
