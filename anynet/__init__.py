@@ -19,3 +19,7 @@ __all__ = [
     "MeanSquaredError", "SoftmaxCrossEntropy", "SoftmaxHalfSquaredError", "mlp", "Network",
     "SGD", "Adam", "AdamW", "CosineDecay", "GradientDescent", "StepDecay",
 ]
+
+from .train import TrainResult, train  # noqa: E402  (issue 4: one-call training)
+
+__all__ += ["train", "TrainResult"]
