@@ -1,0 +1,530 @@
+"""The ``anynet`` command: train, evaluate, predict, serve, info.
+
+    anynet train                                   # MNIST, the default MLP, saved and recorded
+    anynet train --dataset emnist-standin --model mlp-large --augment standard --plots plots/
+    anynet evaluate --model FILE --dataset mnist
+    anynet predict seven.png two.jpg               # uses the last trained model
+    anynet predict --dataset mnist --limit 10 --model FILE
+    anynet serve                                   # the drawing page, with the last trained model
+    anynet info
+
+``anynet train`` saves to ``--out`` (default ``$ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors``,
+``ANYNET_HOME`` defaulting to ``~/.anynet``) and records that path in ``$ANYNET_HOME/last_model``;
+``evaluate``, ``predict`` and ``serve`` use the recorded model when ``--model`` is not given.
+
+Errors are reported as one ``anynet: error: ...`` message on stderr with exit status 1 (2 for
+bad command-line usage); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+examples:
+  anynet train                                  train the default MLP on MNIST (about 98.5%)
+  anynet train --dataset emnist-standin --epochs 15 --plots plots/
+  anynet evaluate --dataset mnist               evaluate the last trained model
+  anynet predict my_digit.png --show seen/      top-3 guesses for your own image
+  anynet serve                                  draw characters in the browser
+  anynet info                                   versions, backends, data found locally
+
+environment:
+  ANYNET_DATA_DIR   a folder with dataset files (searched before the download cache)
+  ANYNET_CACHE_DIR  where downloads go (default: the user cache, e.g. ~/.cache/anynet)
+  ANYNET_HOME       where models and the last-model record go (default ~/.anynet)
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions as written and appends real defaults (not None / False) to help."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+                and "%(default)" not in text and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _say(*parts, file=None):
+    print(*parts, file=file or sys.stdout, flush=True)
+
+
+def _model_path(given) -> Path:
+    """The model file named on the command line, or the last one ``anynet train`` saved."""
+    if given is not None:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"no such model file: {path}")
+        return path
+    from .app.paths import default_model_path
+
+    return default_model_path()
+
+
+def _default_out(dataset: str, model: str) -> Path:
+    from .app.paths import anynet_home
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return anynet_home() / "models" / f"{dataset}-{model}-{stamp}.safetensors"
+
+
+def _load_dataset(name, data_dir, quiet):
+    from .data import load
+
+    return load(name, data_dir=data_dir, progress=not quiet)
+
+
+def _split(dataset, which: str):
+    if which not in ("train", "test"):
+        raise ValueError(f"--split must be 'train' or 'test', got {which!r}")
+    return getattr(dataset, which)
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.replace(" ", "").split(",") if w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 512,256, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths like 512,256, got {text!r}")
+    return widths
+
+
+def _fraction_or_none(text: str):
+    if text.lower() in ("0", "none", "off"):
+        return None
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"validation fraction must be in (0, 1) or 'none', got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _write_plots(out_dir, history, y_true, y_pred, images, classes, probabilities=None):
+    from .plots import save_report_plots
+
+    paths = save_report_plots(out_dir, history, y_true, y_pred, images, classes, probabilities)
+    _say("plots: " + ", ".join(str(p) for p in paths))
+
+
+def _report(y_true, y_pred, classes) -> str:
+    from .metrics import classification_report
+
+    return classification_report(y_true, y_pred, classes, top_confusions=8)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_train(args) -> int:
+    from .app.paths import record_last_model
+    from .backend import get_backend
+    from .train import MODEL_PRESETS, train
+
+    if args.model not in MODEL_PRESETS:
+        raise ValueError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_PRESETS)}")
+    backend = get_backend(args.backend)  # fail before loading any data
+    dataset = _load_dataset(args.dataset, args.data_dir, args.quiet)
+    out = None if args.no_save else Path(args.out).expanduser() if args.out else _default_out(dataset.name, args.model)
+    result = train(
+        dataset=dataset, model=args.model, backend=backend, epochs=args.epochs,
+        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+        weight_decay=args.weight_decay, augment=args.augment, validation=args.validation,
+        seed=args.seed, verbose=not args.quiet, save=out, hidden=args.hidden, dropout=args.dropout,
+        limit=args.limit,
+    )
+    _say("")
+    _say(result.summary())
+    if result.test is not None and not args.quiet:
+        _say("")
+        _say(f"per-class results on the {len(result.test_labels)} test images:")
+        _say(_report(result.test_labels, result.test_predictions, result.classes))
+    if args.plots and result.test is not None:
+        _write_plots(args.plots, result.history, result.test_labels, result.test_predictions,
+                     dataset.test.images, result.classes)
+    if result.path is not None:
+        record = record_last_model(result.path)
+        _say(f"\nrecorded as the last model in {record}; try: anynet serve  or  anynet predict IMAGE")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .backend import to_numpy
+    from .io import load_model
+
+    path = _model_path(args.model)
+    model = load_model(path, backend=args.backend)
+    name = args.dataset or model.info.get("dataset") or "mnist"
+    dataset = _load_dataset(name, args.data_dir, args.quiet)
+    split = _split(dataset, args.split)
+    images, labels = split.images, split.labels
+    if args.limit is not None:
+        images, labels = images[: args.limit], labels[: args.limit]
+    classes = tuple(model.classes) if model.classes else tuple(dataset.classes)
+    if model.num_outputs != dataset.num_classes:
+        raise ValueError(f"{path} has {model.num_outputs} outputs but dataset {dataset.name!r} has "
+                         f"{dataset.num_classes} classes; pass the dataset it was trained on (--dataset)")
+    start = time.perf_counter()
+    probs = np.asarray(to_numpy(model.predict_proba(images)), dtype=np.float64)
+    y_pred = probs.argmax(axis=1)
+    seconds = time.perf_counter() - start
+    picked = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)
+    _say(f"model    {path}")
+    _say(f"data     {dataset.name} {args.split} split: {len(labels)} images, {len(classes)} classes "
+         f"({seconds:.2f} s on {model.backend.spec})")
+    _say(f"loss     {float(-np.log(picked).mean()):.4f} (cross-entropy)")
+    _say(_report(labels, y_pred, classes))
+    if args.plots:
+        _write_plots(args.plots, model.info.get("history"), labels, y_pred, images, classes, probs)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .io import load_model
+
+    if bool(args.images) == bool(args.dataset):
+        raise ValueError("give either image files or --dataset NAME (not both, not neither)")
+    path = _model_path(args.model)
+    model = load_model(path, backend=args.backend)
+    if args.images:
+        return _predict_files(model, args)
+    return _predict_dataset(model, args)
+
+
+def _format_top(top) -> str:
+    return "   ".join(f"{c} {p:6.1%}" for c, p in top)
+
+
+def _predict_files(model, args) -> int:
+    from .predict import predict_files
+
+    results = predict_files(model, args.images, k=args.top, show_dir=args.show)
+    width = max(len(r.path) for r in results)
+    failed = 0
+    for r in results:
+        if r.error:
+            failed += 1
+            _say(f"anynet: error: {r.path}: {r.error}", file=sys.stderr)
+        else:
+            _say(f"{r.path:<{width}}  {_format_top(r.top)}")
+    if args.show:
+        _say(f"what the network saw: {args.show}/")
+    return 1 if failed else 0
+
+
+def _predict_dataset(model, args) -> int:
+    from .predict import class_names, show_image, top_k
+
+    dataset = _load_dataset(args.dataset, args.data_dir, True)
+    split = _split(dataset, args.split)
+    n = min(args.limit, len(split))
+    images = split.images[:n].astype(np.float32) / 255.0
+    labels = split.labels[:n]
+    if model.num_outputs != dataset.num_classes:
+        raise ValueError(f"the model has {model.num_outputs} outputs but dataset {dataset.name!r} "
+                         f"has {dataset.num_classes} classes")
+    names = class_names(model)
+    tops = top_k(model, images, k=args.top)
+    right = 0
+    for i, (label, top) in enumerate(zip(labels, tops)):
+        truth = names[label]
+        ok = top[0][0] == truth
+        right += ok
+        _say(f"#{i:<5d} true {truth}  {'ok   ' if ok else 'WRONG'}  {_format_top(top)}")
+        if args.show:
+            out = Path(args.show)
+            out.mkdir(parents=True, exist_ok=True)
+            show_image(images[i], images[i], f"true {truth}, read {top[0][0]} {top[0][1]:.1%}").save(
+                out / f"{dataset.name}-{args.split}-{i:05d}.png")
+    _say(f"{right} of {n} correct ({right / n:.1%})")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    path = _model_path(args.model)
+    try:
+        from .app.server import serve
+    except ImportError as exc:
+        raise ImportError(f"serving needs the web extras ({exc}); install them with: "
+                          "pip install 'anynet[serve]'") from None
+    serve(model_path=path, host=args.host, port=args.port, backend=args.backend)
+    return 0
+
+
+def _datasets_present(data_dir) -> list[str]:
+    """One line per registered dataset: where its files are, or how many are missing."""
+    import warnings
+
+    from .data import DataError, dataset_info, dataset_names
+    from .data.fetch import fetch_file
+
+    lines = []
+    for name in dataset_names():
+        info = dataset_info(name)
+        found = []
+        for finfo in info.files.values():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    found.append(fetch_file(finfo, info.folder, data_dir, download=False, progress=False))
+            except DataError:
+                pass
+        total = len(info.files)
+        if len(found) == total:
+            folders = sorted({str(Path(p).parent) for p in found})
+            lines.append(f"  {name:<18s} present in {', '.join(folders)}")
+        elif found:
+            lines.append(f"  {name:<18s} partial: {len(found)} of {total} files (the rest download on first use)")
+        else:
+            lines.append(f"  {name:<18s} not present (downloads on first use)")
+    return lines
+
+
+def _gpu_names(backend) -> list[str]:
+    """``"cupy:0  NVIDIA H100 ..."`` for every CUDA device the backend can use (none on CPU)."""
+    try:
+        if backend.name == "cupy":
+            rt = backend.module.cuda.runtime
+            names = [rt.getDeviceProperties(i)["name"] for i in range(rt.getDeviceCount())]
+            return [f"cupy:{i}  {n.decode() if isinstance(n, bytes) else n}" for i, n in enumerate(names)]
+        if backend.name == "torch" and backend.device.type == "cuda":
+            cuda = backend.module.cuda
+            return [f"torch:cuda:{i}  {cuda.get_device_name(i)}" for i in range(cuda.device_count())]
+    except Exception:  # a driver problem shows as no names; the backend line is still there
+        pass
+    return []
+
+
+def cmd_info(args) -> int:
+    import platform
+
+    from . import __version__
+    from .app.paths import anynet_home
+    from .backend import available_backends, get_backend
+
+    _say(f"anynet {__version__} (Python {platform.python_version()}, numpy {np.__version__}, "
+         f"{platform.system()} {platform.machine()})")
+    _say("backends available:")
+    for name in available_backends():
+        try:
+            b = get_backend(name)
+            version = getattr(b.module, "__version__", "?")
+            _say(f"  {name:<18s} {b.module.__name__} {version}, device {b.spec}")
+        except Exception as exc:  # a backend that imports but cannot start
+            _say(f"  {name:<18s} unusable: {exc}")
+            continue
+        for gpu in _gpu_names(b):
+            _say(f"  {'':<18s} {gpu}")
+    _say(f"  {'auto':<18s} picks {get_backend('auto').spec}")
+    from .data.fetch import cache_dir, data_dirs
+
+    _say("data directories searched (in order):")
+    for origin, path in data_dirs(args.data_dir):
+        _say(f"  {origin}: {path}{'' if path.is_dir() else '  (missing)'}")
+    _say(f"  download cache: {cache_dir()}")
+    _say("datasets:")
+    for line in _datasets_present(args.data_dir):
+        _say(line)
+    home = anynet_home()
+    _say(f"anynet home: {home}")
+    record = home / "last_model"
+    last = record.read_text(encoding="utf-8").strip() if record.is_file() else None
+    _say(f"last trained model: {last or 'none yet (run anynet train)'}")
+    for extra, module, pip in (("plots", "matplotlib", "anynet[plots]"), ("serve", "fastapi", "anynet[serve]")):
+        try:
+            __import__(module)
+            state = "installed"
+        except ImportError:
+            state = f"not installed (pip install '{pip}')"
+        _say(f"extra {extra:<6s} {state}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="anynet",
+        description="Train and use from-scratch neural networks for handwritten digits and "
+                    "characters (MNIST, EMNIST) on NumPy, CuPy, PyTorch, ...",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"anynet {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def common(p, data=True):
+        if data:
+            p.add_argument("--data-dir", metavar="DIR", default=None,
+                           help="folder with dataset files, searched first (default: $ANYNET_DATA_DIR, then the cache)")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback on errors")
+
+    # train
+    p = sub.add_parser("train", help="train a model and save it", formatter_class=_Formatter,
+                       description="Train a model, report test accuracy per class, save it and record "
+                                   "it as the last model (for evaluate / predict / serve).")
+    p.add_argument("--dataset", "-d", default="mnist",
+                   help="mnist, emnist-balanced, emnist-standin (offline EMNIST-47), emnist-digits, ...")
+    p.add_argument("--model", "-m", default="mlp", help="mlp-small, mlp or mlp-large")
+    p.add_argument("--epochs", "-e", type=_positive_int, default=None, help="passes over the data (default: the model's: 5 / 15 / 20)")
+    p.add_argument("--batch-size", "-b", type=_positive_int, default=128, help="samples per step")
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (default: adam 1e-3 (2e-3 for mlp-small), sgd 0.05)")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "gd"], help="optimizer")
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant"], help="learning-rate schedule")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (L2; decoupled for adamw)")
+    p.add_argument("--hidden", type=_hidden, default=None, metavar="W1,W2,...", help="hidden widths (default: the model's)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout rate (default: the model's)")
+    p.add_argument("--augment", default="none", choices=["none", "standard"],
+                   help="random rotation / scaling / shifts / elastic distortion of training images")
+    p.add_argument("--validation", type=_fraction_or_none, default=0.1, metavar="FRACTION",
+                   help="share of the training data held out for validation ('none' to train on all)")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                   help="train on a stratified subset of N training images (quick runs)")
+    p.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch, torch:cuda, array_api_strict")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffles and dropout")
+    p.add_argument("--out", "-o", metavar="FILE", default=None,
+                   help="model file to write (default: $ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors)")
+    p.add_argument("--no-save", action="store_true", help="do not save the model")
+    p.add_argument("--plots", metavar="DIR", default=None,
+                   help="write history.png, confusion.png and misclassified.png into DIR")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no per-class table")
+    common(p)
+    p.set_defaults(func=cmd_train)
+
+    # evaluate
+    p = sub.add_parser("evaluate", help="accuracy and per-class report of a saved model",
+                       formatter_class=_Formatter,
+                       description="Evaluate a saved model on a dataset split: accuracy, balanced "
+                                   "accuracy, per-class table and most confused pairs.")
+    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    p.add_argument("--dataset", "-d", default=None, help="dataset (default: the one the model was trained on)")
+    p.add_argument("--split", default="test", choices=["test", "train"], help="which split")
+    p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="only the first N images")
+    p.add_argument("--backend", default="numpy", help="backend to run on")
+    p.add_argument("--plots", metavar="DIR", default=None, help="write confusion.png and misclassified.png into DIR")
+    p.add_argument("--quiet", "-q", action="store_true", help="no download progress bar")
+    common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    # predict
+    p = sub.add_parser("predict", help="top-3 characters for image files or dataset samples",
+                       formatter_class=_Formatter,
+                       description="Print the most likely characters, with probabilities, for each "
+                                   "image (any size or colour: it is prepared MNIST-style first), or "
+                                   "for the first N samples of a dataset split.")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    p.add_argument("--dataset", "-d", default=None, help="predict samples of this dataset instead of files")
+    p.add_argument("--split", default="test", choices=["test", "train"], help="split, with --dataset")
+    p.add_argument("--limit", type=_positive_int, default=10, metavar="N", help="samples, with --dataset")
+    p.add_argument("--top", "-k", type=_positive_int, default=3, help="how many guesses to show")
+    p.add_argument("--show", metavar="DIR", default=None,
+                   help="write a PNG per input showing the 28x28 image the network saw")
+    p.add_argument("--backend", default="numpy", help="backend to run on")
+    common(p)
+    p.set_defaults(func=cmd_predict)
+
+    # serve
+    p = sub.add_parser("serve", help="web page to draw characters and see predictions",
+                       formatter_class=_Formatter,
+                       description="Serve the drawing page and its HTTP API with a saved model.")
+    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=8000, help="port")
+    p.add_argument("--backend", default="numpy", help="backend to run on")
+    common(p, data=False)
+    p.set_defaults(func=cmd_serve)
+
+    # info
+    p = sub.add_parser("info", help="versions, backends and devices, data found locally",
+                       formatter_class=_Formatter,
+                       description="Show the anynet version, the array backends and devices usable here, "
+                                   "where data is searched and cached, and which datasets are present.")
+    common(p)
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from .backend import BackendError
+    from .io import ModelFileError
+
+    errors: list[type[BaseException]] = [BackendError, ModelFileError, ValueError, KeyError,
+                                         OSError, ImportError, FloatingPointError]
+    try:
+        from .data import DataError
+
+        errors.append(DataError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+def main(argv=None) -> int:
+    """Run the ``anynet`` command line; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        _say("anynet: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except _expected_errors() as exc:
+        if args.debug:
+            raise
+        lines = _message(exc).strip().splitlines() or [type(exc).__name__]
+        _say(f"anynet: error: {lines[0]}", file=sys.stderr)
+        for line in lines[1:]:
+            _say(f"  {line}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: say so in one line; --debug shows where
+        if args.debug:
+            raise
+        _say(f"anynet: error: unexpected {type(exc).__name__}: {_message(exc)} "
+             "(this is a bug; run again with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
