@@ -47,8 +47,18 @@ PREPROCESSING = {
     "input": "28x28 grayscale, white ink on black, upright",
     "scale": "uint8 pixel / 255 -> [0, 1] (float inputs are used as given)",
     "layout": "(n, 28, 28) or (n, 784), row-major",
-    "character": "MNIST style: fitted into a 20x20 box, centre of mass at the middle of 28x28",
 }
+
+#: How the characters of a dataset family were framed in the 28x28 field (see anynet.imageprep).
+FRAMING = {
+    "mnist": "MNIST style: longer side scaled to 20 px, centre of mass at the middle of 28x28",
+    "emnist": "EMNIST style: square frame padded by 2 px and scaled to 28x28 (longer side ~24 px, box centred)",
+}
+
+
+def _preprocessing(dataset_name: str) -> dict:
+    style = "emnist" if str(dataset_name).lower().startswith("emnist") else "mnist"
+    return {**PREPROCESSING, "dataset": dataset_name, "style": style, "framing": FRAMING[style]}
 
 
 #: ``augment="standard"``: mild distortions that keep characters readable (MNIST with the
@@ -336,7 +346,7 @@ def train(
     net.info.update({
         "dataset": data.name,
         "classes": list(data.classes),
-        "preprocessing": {**PREPROCESSING, "dataset": data.name},
+        "preprocessing": _preprocessing(data.name),
         "training": {
             "model": model_name, "epochs": len(history.get("loss", [])), "batch_size": batch_size,
             "optimizer": type(opt).__name__, "lr": opt.base_lr, "schedule": sched,

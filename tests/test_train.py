@@ -47,6 +47,7 @@ def test_train_on_arrays(blobs):
     info = model.info
     assert info["classes"] == ["0", "1", "2"]
     assert "input" in info["preprocessing"] and "scale" in info["preprocessing"]
+    assert info["preprocessing"]["style"] == "mnist" and info["dataset"] == "arrays"
     training = info["training"]
     assert training["train_samples"] == 108 and training["validation_samples"] == 12
     assert training["optimizer"] == "Adam" and training["schedule"] == "cosine"
@@ -61,6 +62,8 @@ def test_dataset_object_names_classes_and_limit(blobs):
     ds = Dataset("blobs", Split(x, y), Split(xt, yt), classes=("a", "b", "c"))
     result = train(ds, validation=None, limit=60, **FAST)
     assert result.dataset == "blobs" and result.model.classes == ("a", "b", "c")
+    ds.name = "emnist-blobs"  # an EMNIST dataset is framed the EMNIST way
+    assert train(ds, **FAST).model.info["preprocessing"]["style"] == "emnist"
     assert result.model.info["training"]["train_samples"] == 60
     assert "val_loss" not in result.history
 
