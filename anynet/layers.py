@@ -209,7 +209,8 @@ class Tanh(Layer):
 def softmax(x, xp):
     """Row-wise softmax of a 2-D array, shifted by the row maximum for stability."""
     z = xp.exp(x - xp.max(x, axis=1, keepdims=True))
-    return z / xp.sum(z, axis=1, keepdims=True)
+    z /= xp.sum(z, axis=1, keepdims=True)  # in place on our own temporary
+    return z
 
 
 class Softmax(Layer):

@@ -63,13 +63,17 @@ class SoftmaxCrossEntropy(Loss):
         shifted = logits - xp.max(logits, axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=1, keepdims=True)
-        self._p = exp / total
+        exp /= total  # in place: exp becomes the probabilities
+        self._p = exp
         self._t = targets
-        log_p_true = xp.sum(targets * shifted, axis=1) - xp.log(total[:, 0])
-        return -xp.sum(log_p_true) / logits.shape[0]
+        # -sum log p_true = sum(log total) - sum(t * shifted) (t sums to 1 per row)
+        shifted *= targets
+        return (xp.sum(xp.log(total)) - xp.sum(shifted)) / logits.shape[0]
 
     def backward(self):
-        return (self._p - self._t) * (1.0 / self._p.shape[0])
+        g = self._p - self._t
+        g *= 1.0 / g.shape[0]
+        return g
 
 
 class MeanSquaredError(Loss):
@@ -80,7 +84,7 @@ class MeanSquaredError(Loss):
     def forward(self, outputs, targets):
         xp = self.xp or _namespace(outputs)
         self._diff = outputs - targets
-        return xp.sum(self._diff * self._diff) / (self._diff.shape[0] * self._diff.shape[1])
+        return _sum_of_squares(self._diff, xp) / (self._diff.shape[0] * self._diff.shape[1])
 
     def backward(self):
         d = self._diff
@@ -103,12 +107,15 @@ class SoftmaxHalfSquaredError(Loss):
         xp = self._xp = self.xp or _namespace(logits)
         p = softmax(logits, xp)
         self._p, self._diff = p, p - targets
-        return 0.5 * xp.sum(self._diff * self._diff) / logits.shape[0]
+        return 0.5 * _sum_of_squares(self._diff, xp) / logits.shape[0]
 
     def backward(self):
         xp, p = self._xp, self._p
         g = self._diff * (1.0 / p.shape[0])
-        return p * (g - xp.sum(g * p, axis=1, keepdims=True))
+        gp = g * p
+        g -= xp.sum(gp, axis=1, keepdims=True)  # in place on our own temporaries
+        g *= p
+        return g
 
 
 LOSSES = {cls.name: cls for cls in (SoftmaxCrossEntropy, MeanSquaredError, SoftmaxHalfSquaredError)}
@@ -122,6 +129,12 @@ def get_loss(loss) -> Loss:
         return LOSSES[loss]()
     except (KeyError, TypeError):
         raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}") from None
+
+
+def _sum_of_squares(a, xp):
+    """``sum(a * a)`` as one dot product of the flattened array (no temporary the size of a)."""
+    flat = xp.reshape(a, (-1,))
+    return xp.vecdot(flat, flat)
 
 
 def _namespace(a):
