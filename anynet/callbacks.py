@@ -92,7 +92,7 @@ class ProgressBar(Callback):
             self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}", refresh=False)
 
     def on_epoch_end(self, network, epoch, logs):
-        shown = {k: (f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else v)
+        shown = {k: (f"{v:.3g}" if k == "lr" else f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else v)
                  for k, v in logs.items() if k != "time"}
         self.bar.set_postfix(shown, refresh=False)
         self.bar.close()
