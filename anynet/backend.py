@@ -28,6 +28,7 @@ __all__ = [
     "available_backends",
     "get_backend",
     "backend_of",
+    "is_native",
     "to_numpy",
 ]
 
@@ -187,7 +188,7 @@ class Backend:
         """
         if isinstance(dtype, str):
             dtype = self.float_dtype(dtype)
-        if not _belongs_to(self, a):
+        if not is_native(self, a):
             a = to_numpy(a)
             if self.name == "torch" and isinstance(a, np.ndarray) and not a.flags.writeable:
                 a = a.copy()  # torch refuses to wrap read-only memory (np.frombuffer, mmap)
@@ -215,7 +216,8 @@ class Backend:
 # --------------------------------------------------------------------------- lookup
 
 
-def _belongs_to(backend: Backend, a) -> bool:
+def is_native(backend: Backend, a) -> bool:
+    """True when ``a`` is already an array of ``backend``'s library."""
     if backend.name == "numpy":
         return isinstance(a, np.ndarray)
     mod = type(a).__module__.split(".")[0]

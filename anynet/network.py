@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .backend import Backend, _belongs_to, get_backend, to_numpy
+from .backend import Backend, is_native, get_backend, to_numpy
 from .callbacks import Callback, ProgressBar
 from .layers import Layer, layer_from_config
 from .losses import get_loss, one_hot
@@ -201,7 +201,7 @@ class Network:
     # ------------------------------------------------------------------ data checks
     def _on_device(self, a) -> bool:
         """True for arrays of a device backend; host NumPy input is always validated."""
-        return self.backend.name != "numpy" and _belongs_to(self.backend, a)
+        return self.backend.name != "numpy" and is_native(self.backend, a)
 
     def _inputs(self, x, name="x"):
         """Validate ``x`` and return it on the device in the network's dtype."""
