@@ -29,6 +29,8 @@ def parser(description: str) -> argparse.ArgumentParser:
                         "then the download cache)")
     p.add_argument("--backend", default="numpy", help="numpy (default), cupy, torch, auto, ...")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and shuffles")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float type of weights and activations (the papers' NumPy code is float64)")
     return p
 
 

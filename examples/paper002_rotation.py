@@ -64,7 +64,7 @@ def build(args, classes):
          anynet.Dense(64, init="glorot"), anynet.Sigmoid(),
          anynet.Dense(10, init="glorot"), anynet.Sigmoid()],
         loss="mse", optimizer=anynet.SGD(args.lr, momentum=0.9), backend=args.backend,
-        seed=args.seed, classes=classes, input_shape=(784,))
+        seed=args.seed, dtype=args.dtype, classes=classes, input_shape=(784,))
 
 
 def parse_range(text: str) -> tuple[float, float]:

@@ -38,7 +38,7 @@ def main(argv=None):
     x_test, y_test = kit.as_float(ds.test.images), ds.test.labels
     net = anynet.Network(
         [anynet.Dense(10), anynet.ReLU(), anynet.Dense(10)], loss="cross_entropy",
-        optimizer=anynet.GradientDescent(args.lr), backend=args.backend, seed=args.seed,
+        optimizer=anynet.GradientDescent(args.lr), backend=args.backend, seed=args.seed, dtype=args.dtype,
         classes=ds.classes, input_shape=(784,))
     if args.init == "paper":
         kit.uniform_init(net, -0.5, 0.5, args.seed, biases="same")

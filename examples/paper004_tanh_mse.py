@@ -47,7 +47,7 @@ def main(argv=None):
         [anynet.Dense(100, init="glorot"), anynet.Tanh(), anynet.Dense(50, init="glorot"),
          anynet.Tanh(), anynet.Dense(10, init="glorot"), anynet.Tanh()],
         loss="mse", optimizer=anynet.GradientDescent(args.lr), backend=args.backend,
-        seed=args.seed, classes=ds.classes, input_shape=(784,))
+        seed=args.seed, dtype=args.dtype, classes=ds.classes, input_shape=(784,))
     if args.init == "paper":
         kit.uniform_init(net, -0.5, 0.5, args.seed, biases="same")
     print(f"784-100-50-10 tanh (tanh outputs), MSE, gradient descent batch {args.batch_size}, "
