@@ -276,19 +276,24 @@ def load_gd_rows(data_dir, rows=GD_ROWS):
 # =========================================================================== matmul peak / bounds
 
 
+def _peak(matmul, n, reps, inner):
+    """Best GFLOP/s (wall and CPU) of ``inner`` calls of an n x n float32 ``matmul``, over ``reps``."""
+    best_w = best_c = float("inf")
+    for _ in range(reps):
+        with Clock() as c:
+            for _ in range(inner):
+                matmul()
+        best_w, best_c = min(best_w, c.wall), min(best_c, c.cpu)
+    flops = inner * 2.0 * n**3
+    return {"n": n, "gflops_wall": flops / best_w / 1e9, "gflops_cpu": flops / best_c / 1e9}
+
+
 def numpy_peak(n=2048, reps=3, inner=3):
     import numpy as np
 
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     a @ a
-    best_w = best_c = float("inf")
-    for _ in range(reps):
-        with Clock() as c:
-            for _ in range(inner):
-                a @ a
-        best_w, best_c = min(best_w, c.wall), min(best_c, c.cpu)
-    flops = inner * 2.0 * n**3
-    return {"n": n, "gflops_wall": flops / best_w / 1e9, "gflops_cpu": flops / best_c / 1e9}
+    return _peak(lambda: a @ a, n, reps, inner)
 
 
 def torch_peak(n=2048, reps=3, inner=3):
@@ -296,14 +301,7 @@ def torch_peak(n=2048, reps=3, inner=3):
 
     a = torch.rand(n, n)
     a @ a
-    best_w = best_c = float("inf")
-    for _ in range(reps):
-        with Clock() as c:
-            for _ in range(inner):
-                a @ a
-        best_w, best_c = min(best_w, c.wall), min(best_c, c.cpu)
-    flops = inner * 2.0 * n**3
-    return {"n": n, "gflops_wall": flops / best_w / 1e9, "gflops_cpu": flops / best_c / 1e9}
+    return _peak(lambda: a @ a, n, reps, inner)
 
 
 def jax_peak(n=2048, reps=3, inner=3):
@@ -313,14 +311,7 @@ def jax_peak(n=2048, reps=3, inner=3):
     a = jnp.ones((n, n), jnp.float32)
     f = jax.jit(lambda a: a @ a)
     f(a).block_until_ready()
-    best_w = best_c = float("inf")
-    for _ in range(reps):
-        with Clock() as c:
-            for _ in range(inner):
-                f(a).block_until_ready()
-        best_w, best_c = min(best_w, c.wall), min(best_c, c.cpu)
-    flops = inner * 2.0 * n**3
-    return {"n": n, "gflops_wall": flops / best_w / 1e9, "gflops_cpu": flops / best_c / 1e9}
+    return _peak(lambda: f(a).block_until_ready(), n, reps, inner)
 
 
 def shape_bound(batch, sizes, n_samples, reps=5):
