@@ -98,6 +98,15 @@ def checkpoint_epochs(total: int, every: int) -> list[int]:
     return sorted({1, total, *range(every, total + 1, every)})
 
 
+def full_batch_run(net, train, test, iterations: int, every: int):
+    """Full-batch gradient descent for ``iterations`` steps, printing checkpoints; returns the
+    :class:`Checkpoints` (its rows) and the wall time in seconds."""
+    ckpt = Checkpoints(checkpoint_epochs(iterations, every), train, test)
+    t0 = time.perf_counter()
+    net.fit(*train, epochs=iterations, batch_size=None, shuffle=False, callbacks=[ckpt])
+    return ckpt, time.perf_counter() - t0
+
+
 def side_by_side(rows) -> str:
     """``rows`` of (what, paper, ours) -> an aligned text table."""
     w0 = max(len(r[0]) for r in rows)

@@ -33,7 +33,6 @@ Where ours differs:
 
 from __future__ import annotations
 
-import time
 
 import _paperkit as kit
 import anynet
@@ -66,12 +65,7 @@ def main(argv=None):
           f"gradient descent, lr {args.lr:g}, {args.iterations} iterations on "
           f"{len(x_train):,} MNIST images, backend {net.backend.spec}\n")
 
-    ckpt = kit.Checkpoints(kit.checkpoint_epochs(args.iterations, args.every),
-                           (x_train, y_train), (x_test, y_test))
-    t0 = time.perf_counter()
-    net.fit(x_train, y_train, epochs=args.iterations, batch_size=None, shuffle=False,
-            callbacks=[ckpt])
-    wall = time.perf_counter() - t0
+    ckpt, wall = kit.full_batch_run(net, (x_train, y_train), (x_test, y_test), args.iterations, args.every)
     _, train_acc, test_acc, _ = ckpt.rows[-1]
     reached = next((r for r in ckpt.rows if r[2] >= REPORTED), None)
     print()

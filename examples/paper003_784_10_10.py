@@ -16,7 +16,6 @@ accuracy on the 10,000 test images, which the paper does not.
 
 from __future__ import annotations
 
-import time
 
 import _paperkit as kit
 import anynet
@@ -46,12 +45,7 @@ def main(argv=None):
           f"init {args.init}, {args.iterations} iterations on {len(x_train):,} MNIST images, "
           f"backend {net.backend.spec}\n")
 
-    ckpt = kit.Checkpoints(kit.checkpoint_epochs(args.iterations, args.every),
-                           (x_train, y_train), (x_test, y_test))
-    t0 = time.perf_counter()
-    net.fit(x_train, y_train, epochs=args.iterations, batch_size=None, shuffle=False,
-            callbacks=[ckpt])
-    wall = time.perf_counter() - t0
+    ckpt, wall = kit.full_batch_run(net, (x_train, y_train), (x_test, y_test), args.iterations, args.every)
     _, train_acc, test_acc, _ = ckpt.rows[-1]
     print()
     print(kit.side_by_side([
