@@ -138,7 +138,7 @@ def _report(y_true, y_pred, classes) -> str:
 def cmd_train(args) -> int:
     from .app.paths import record_last_model
     from .backend import get_backend
-    from .train import MODEL_PRESETS, train
+    from .training import MODEL_PRESETS, train
 
     if args.model not in MODEL_PRESETS:
         raise ValueError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_PRESETS)}")
@@ -173,28 +173,25 @@ def cmd_evaluate(args) -> int:
 
     path = _model_path(args.model)
     model = load_model(path, backend=args.backend)
-    name = args.dataset or model.info.get("dataset") or "mnist"
-    dataset = _load_dataset(name, args.data_dir, args.quiet)
+    dataset = _load_dataset(args.dataset or model.info.dataset or "mnist", args.data_dir, args.quiet)
     split = _split(dataset, args.split)
-    images, labels = split.images, split.labels
-    if args.limit is not None:
-        images, labels = images[: args.limit], labels[: args.limit]
+    images, labels = split.images[: args.limit], split.labels[: args.limit]
     classes = tuple(model.classes) if model.classes else tuple(dataset.classes)
     if model.num_outputs != dataset.num_classes:
         raise ValueError(f"{path} has {model.num_outputs} outputs but dataset {dataset.name!r} has "
                          f"{dataset.num_classes} classes; pass the dataset it was trained on (--dataset)")
     start = time.perf_counter()
     probs = np.asarray(to_numpy(model.predict_proba(images)), dtype=np.float64)
-    y_pred = probs.argmax(axis=1)
+    scores = model.evaluate(images, labels)
     seconds = time.perf_counter() - start
-    picked = np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)
+    y_pred = probs.argmax(axis=1)
     _say(f"model    {path}")
     _say(f"data     {dataset.name} {args.split} split: {len(labels)} images, {len(classes)} classes "
          f"({seconds:.2f} s on {model.backend.spec})")
-    _say(f"loss     {float(-np.log(picked).mean()):.4f} (cross-entropy)")
+    _say(f"loss     {scores['loss']:.4f} ({model.loss.name})")
     _say(_report(labels, y_pred, classes))
     if args.plots:
-        _write_plots(args.plots, model.info.get("history"), labels, y_pred, images, classes, probs)
+        _write_plots(args.plots, model.info.history, labels, y_pred, images, classes, probs)
     return 0
 
 
@@ -237,8 +234,7 @@ def _predict_dataset(model, args) -> int:
     dataset = _load_dataset(args.dataset, args.data_dir, True)
     split = _split(dataset, args.split)
     n = min(args.limit, len(split))
-    images = split.images[:n].astype(np.float32) / 255.0
-    labels = split.labels[:n]
+    images, labels = split.images[:n], split.labels[:n]
     if model.num_outputs != dataset.num_classes:
         raise ValueError(f"the model has {model.num_outputs} outputs but dataset {dataset.name!r} "
                          f"has {dataset.num_classes} classes")
@@ -299,19 +295,21 @@ def _datasets_present(data_dir) -> list[str]:
     return lines
 
 
-def _gpu_names(backend) -> list[str]:
-    """``"cupy:0  NVIDIA H100 ..."`` for every CUDA device the backend can use (none on CPU)."""
-    try:
-        if backend.name == "cupy":
-            rt = backend.module.cuda.runtime
-            names = [rt.getDeviceProperties(i)["name"] for i in range(rt.getDeviceCount())]
-            return [f"cupy:{i}  {n.decode() if isinstance(n, bytes) else n}" for i, n in enumerate(names)]
-        if backend.name == "torch" and backend.device.type == "cuda":
-            cuda = backend.module.cuda
-            return [f"torch:cuda:{i}  {cuda.get_device_name(i)}" for i in range(cuda.device_count())]
-    except Exception:  # a driver problem shows as no names; the backend line is still there
-        pass
-    return []
+def _backend_lines() -> list[str]:
+    """One line per backend: usable ones with version and device, the others with the reason."""
+    from .backend import available_backends, get_backend, unavailable_backends
+
+    lines = ["backends available:"]
+    for name in available_backends():
+        b = get_backend(name)
+        lines.append(f"  {name:<18s} {b.module.__name__} {b.version}, device {b.spec}")
+        lines += [f"  {'':<18s} {device}" for device in b.describe_devices()]
+    lines.append(f"  {'auto':<18s} picks {get_backend('auto').spec}")
+    missing = unavailable_backends()
+    if missing:
+        lines.append("backends not usable here:")
+        lines += [f"  {name:<18s} {reason}" for name, reason in missing.items()]
+    return lines
 
 
 def cmd_info(args) -> int:
@@ -319,22 +317,11 @@ def cmd_info(args) -> int:
 
     from . import __version__
     from .app.paths import anynet_home
-    from .backend import available_backends, get_backend
 
     _say(f"anynet {__version__} (Python {platform.python_version()}, numpy {np.__version__}, "
          f"{platform.system()} {platform.machine()})")
-    _say("backends available:")
-    for name in available_backends():
-        try:
-            b = get_backend(name)
-            version = getattr(b.module, "__version__", "?")
-            _say(f"  {name:<18s} {b.module.__name__} {version}, device {b.spec}")
-        except Exception as exc:  # a backend that imports but cannot start
-            _say(f"  {name:<18s} unusable: {exc}")
-            continue
-        for gpu in _gpu_names(b):
-            _say(f"  {'':<18s} {gpu}")
-    _say(f"  {'auto':<18s} picks {get_backend('auto').spec}")
+    for line in _backend_lines():
+        _say(line)
     from .data.fetch import cache_dir, data_dirs
 
     _say("data directories searched (in order):")
@@ -362,27 +349,23 @@ def cmd_info(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+def _backend_help() -> str:
+    from .backend import KNOWN
 
-    parser = argparse.ArgumentParser(
-        prog="anynet",
-        description="Train and use from-scratch neural networks for handwritten digits and "
-                    "characters (MNIST, EMNIST) on NumPy, CuPy, PyTorch, ...",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"anynet {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    return f"auto, cpu, or a library: {', '.join(KNOWN)} (':device' picks a device, e.g. ':cuda:1')"
 
-    def common(p, data=True):
-        if data:
-            p.add_argument("--data-dir", metavar="DIR", default=None,
-                           help="folder with dataset files, searched first (default: $ANYNET_DATA_DIR, then the cache)")
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show the full traceback on errors")
 
-    # train
+def _common(p, data: bool = True) -> None:
+    """Options every command takes."""
+    if data:
+        p.add_argument("--data-dir", metavar="DIR", default=None,
+                       help="folder with dataset files, searched first (default: $ANYNET_DATA_DIR, then the cache)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the full traceback on errors")
+
+
+def _add_train(sub) -> None:
+    """``anynet train``."""
     p = sub.add_parser("train", help="train a model and save it", formatter_class=_Formatter,
                        description="Train a model, report test accuracy per class, save it and record "
                                    "it as the last model (for evaluate / predict / serve).")
@@ -403,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the training data held out for validation ('none' to train on all)")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="train on a stratified subset of N training images (quick runs)")
-    p.add_argument("--backend", default="auto", help="auto, numpy, cupy, torch, torch:cuda, array_api_strict")
+    p.add_argument("--backend", default="auto", help=_backend_help())
     p.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffles and dropout")
     p.add_argument("--out", "-o", metavar="FILE", default=None,
                    help="model file to write (default: $ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors)")
@@ -411,10 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write history.png, confusion.png and misclassified.png into DIR")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no per-class table")
-    common(p)
+    _common(p)
     p.set_defaults(func=cmd_train)
 
-    # evaluate
+
+def _add_evaluate(sub) -> None:
+    """``anynet evaluate``."""
     p = sub.add_parser("evaluate", help="accuracy and per-class report of a saved model",
                        formatter_class=_Formatter,
                        description="Evaluate a saved model on a dataset split: accuracy, balanced "
@@ -423,13 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", "-d", default=None, help="dataset (default: the one the model was trained on)")
     p.add_argument("--split", default="test", choices=["test", "train"], help="which split")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="only the first N images")
-    p.add_argument("--backend", default="numpy", help="backend to run on")
+    p.add_argument("--backend", default="cpu", help=_backend_help())
     p.add_argument("--plots", metavar="DIR", default=None, help="write confusion.png and misclassified.png into DIR")
     p.add_argument("--quiet", "-q", action="store_true", help="no download progress bar")
-    common(p)
+    _common(p)
     p.set_defaults(func=cmd_evaluate)
 
-    # predict
+
+def _add_predict(sub) -> None:
+    """``anynet predict``."""
     p = sub.add_parser("predict", help="top-3 characters for image files or dataset samples",
                        formatter_class=_Formatter,
                        description="Print the most likely characters, with probabilities, for each "
@@ -443,28 +430,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", "-k", type=_positive_int, default=3, help="how many guesses to show")
     p.add_argument("--show", metavar="DIR", default=None,
                    help="write a PNG per input showing the 28x28 image the network saw")
-    p.add_argument("--backend", default="numpy", help="backend to run on")
-    common(p)
+    p.add_argument("--backend", default="cpu", help=_backend_help())
+    _common(p)
     p.set_defaults(func=cmd_predict)
 
-    # serve
+
+def _add_serve(sub) -> None:
+    """``anynet serve``."""
     p = sub.add_parser("serve", help="web page to draw characters and see predictions",
                        formatter_class=_Formatter,
                        description="Serve the drawing page and its HTTP API with a saved model.")
     p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8000, help="port")
-    p.add_argument("--backend", default="numpy", help="backend to run on")
-    common(p, data=False)
+    p.add_argument("--backend", default="cpu", help=_backend_help())
+    _common(p, data=False)
     p.set_defaults(func=cmd_serve)
 
-    # info
+
+def _add_info(sub) -> None:
+    """``anynet info``."""
     p = sub.add_parser("info", help="versions, backends and devices, data found locally",
                        formatter_class=_Formatter,
                        description="Show the anynet version, the array backends and devices usable here, "
                                    "where data is searched and cached, and which datasets are present.")
-    common(p)
+    _common(p)
     p.set_defaults(func=cmd_info)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="anynet",
+        description="Train and use from-scratch neural networks for handwritten digits and "
+                    "characters (MNIST, EMNIST) on NumPy, CuPy, PyTorch, ...",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"anynet {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_predict, _add_serve, _add_info):
+        add(sub)
     return parser
 
 

@@ -22,7 +22,7 @@ EMNIST was framed differently (Cohen et al. 2017: the character's bounding squar
 to 28x28): its characters are about 24 px on their longer side and centred by their box, and a
 model trained on EMNIST reads MNIST-framed input badly (about 40% instead of 79% on a quick
 47-class MLP). ``style="emnist"`` frames it that way; :func:`style_for` picks the style from a
-model's ``info["dataset"]``. Strokes much thinner than MNIST's (a fine pen on a big picture) are
+model's ``info``. Strokes much thinner than MNIST's (a fine pen on a big picture) are
 widened first.
 
 :func:`prepare` returns float32 (28, 28) in [0, 1] (0 = background, 1 = ink). An image with no
@@ -404,11 +404,10 @@ STYLES = {"mnist": (BOX, "mass"), "emnist": (24, "box")}
 
 
 def style_for(model) -> str:
-    """``"emnist"`` for a model trained on an EMNIST dataset (by ``model.info["dataset"]``),
-    else ``"mnist"``."""
-    info = getattr(model, "info", None) or {}
-    name = info.get("dataset") or (info.get("preprocessing") or {}).get("dataset") or "mnist"
-    return "emnist" if str(name).lower().startswith("emnist") else "mnist"
+    """``"emnist"`` for a model trained on an EMNIST dataset, else ``"mnist"`` (from the
+    model's :class:`~anynet.record.ModelInfo`; ``"mnist"`` for anything without one)."""
+    info = getattr(model, "info", None)
+    return getattr(info, "style", "mnist")
 
 
 def prepare(
@@ -468,12 +467,14 @@ def prepare_batch(
 
 
 def to_pil(image28: np.ndarray, scale: int = 1) -> Image.Image:
-    """A (28, 28) float image in [0, 1] -> a greyscale Pillow image (white ink on black),
-    enlarged ``scale`` times with square pixels so the network's view can be seen."""
-    a = np.asarray(image28, dtype=np.float32)
+    """A (28, 28) image (float in [0, 1], or uint8 pixels) -> a greyscale Pillow image (white
+    ink on black), enlarged ``scale`` times with square pixels so the network's view can be seen."""
+    a = np.asarray(image28)
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {a.shape}")
-    img = Image.fromarray(np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8))
+    if a.dtype != np.uint8:
+        a = np.round(np.clip(a.astype(np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+    img = Image.fromarray(a)
     if scale != 1:
         img = img.resize((a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST)
     return img

@@ -15,20 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from .network import Network
+from .record import FORMAT, ModelInfo
 
-__all__ = ["save_model", "load_model", "ModelFileError", "read_metadata", "FORMAT"]
-
-FORMAT = "anynet-model/1"
+__all__ = ["FORMAT", "ModelFileError", "load_model", "read_metadata", "save_model"]
 
 
 class ModelFileError(ValueError):
     """A model file is missing, corrupt, truncated, or not an anynet model."""
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def save_model(model: Network, path, **extra) -> Path:
@@ -46,14 +39,10 @@ def save_model(model: Network, path, **extra) -> Path:
         for i, layer in enumerate(model.get_weights())
         for name, w in layer.items()
     }
-    meta = {
-        "format": FORMAT,
-        "anynet_version": _version(),
-        "config": model.get_config(),
-        "preprocessing": model.info.get("preprocessing", {"input": "28x28 grayscale, ink bright, scaled to [0, 1]"}),
-        "info": {k: v for k, v in model.info.items() if k != "preprocessing"},
-        **extra,
-    }
+    from . import __version__
+
+    meta = {"format": FORMAT, "anynet_version": __version__, "config": model.get_config(),
+            **model.info.to_metadata(), **extra}
     data = save(tensors, metadata={"anynet": json.dumps(meta)})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -100,7 +89,7 @@ def read_metadata(path) -> dict:
     return _read(path)[1]
 
 
-def load_model(path, backend="numpy", dtype=None) -> Network:
+def load_model(path, backend="cpu", dtype=None) -> Network:
     """Load a model saved by :func:`save_model` onto ``backend`` (any backend, whatever it was
     trained on)."""
     tensors, meta = _read(path)
@@ -114,6 +103,5 @@ def load_model(path, backend="numpy", dtype=None) -> Network:
         model.set_weights(weights)
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise ModelFileError(f"{path}: the weights do not match the stored architecture ({exc})") from None
-    model.info = {**meta.get("info", {}), "preprocessing": meta.get("preprocessing", {}),
-                  "anynet_version": meta.get("anynet_version"), "path": str(path)}
+    model.info = ModelInfo.from_metadata(meta, path=str(path))
     return model

@@ -1,6 +1,7 @@
-"""Losses: each takes the network's raw outputs and one-hot targets, returns a scalar
-(a 0-d array on the device, never read back to the host here) and the gradient with respect to
-the outputs.
+"""Losses: each is bound to a backend once (``bind``), then maps the network's raw outputs and
+one-hot targets to ``(value, ctx)``: the mean loss (a 0-d array on the device, never read back
+to the host here) and what ``backward(ctx)`` needs to give the gradient with respect to the
+outputs. Nothing is stored on the loss, so one loss serves several threads.
 
 - :class:`SoftmaxCrossEntropy`: softmax fused with cross-entropy; outputs are logits.
 - :class:`MeanSquaredError`: mean of squared differences; outputs are used as they are.
@@ -10,43 +11,58 @@ the outputs.
 
 from __future__ import annotations
 
-from .layers import softmax
+from typing import Any
+
+from .backend import Array, Backend, backend_of
+from .layers.activations import softmax
 
 __all__ = [
-    "Loss",
-    "SoftmaxCrossEntropy",
-    "MeanSquaredError",
-    "SoftmaxHalfSquaredError",
-    "one_hot",
-    "get_loss",
     "LOSSES",
+    "Loss",
+    "MeanSquaredError",
+    "SoftmaxCrossEntropy",
+    "SoftmaxHalfSquaredError",
+    "get_loss",
+    "one_hot",
 ]
 
 
-def one_hot(labels, num_classes: int, xp, dtype):
-    """``(n,)`` integer labels -> ``(n, num_classes)`` one-hot rows, by comparison with
-    ``arange`` (the standard has no scatter)."""
+def one_hot(labels: Array, num_classes: int, xp: Any = None, dtype: Any = None) -> Array:
+    """``(n,)`` integer labels -> ``(n, num_classes)`` one-hot rows on the labels' device, by
+    comparison with ``arange`` (the standard has no scatter); float32 unless ``dtype`` says.
+    ``xp`` is the labels' namespace (looked up from them when not given)."""
+    if xp is None:
+        xp = backend_of(labels).xp
     classes = xp.arange(num_classes, dtype=labels.dtype, device=labels.device)
-    return xp.astype(labels[:, None] == classes[None, :], dtype)
+    hot = xp.reshape(labels, (-1, 1)) == xp.reshape(classes, (1, -1))
+    return xp.astype(hot, xp.float32 if dtype is None else dtype)
 
 
 class Loss:
-    """Base class. ``forward(outputs, targets)`` -> mean loss; ``backward()`` -> d loss / d outputs."""
+    """Base class: ``forward(outputs, targets)`` -> ``(mean loss, ctx)``;
+    ``backward(ctx)`` -> d loss / d outputs."""
 
     name = "loss"
-    xp = None  # set once by the Network that owns the loss; looked up from the array otherwise
 
-    def forward(self, outputs, targets):
+    def __init__(self) -> None:
+        self.xp: Any = None
+
+    def bind(self, backend: Backend) -> Loss:
+        """Run on ``backend`` from now on; returns the loss."""
+        self.xp = backend.xp
+        return self
+
+    def forward(self, outputs: Array, targets: Array) -> tuple[Array, Any]:
         raise NotImplementedError
 
-    def backward(self):
+    def backward(self, ctx: Any) -> Array:
         raise NotImplementedError
 
-    def probabilities(self, outputs, xp):
+    def probabilities(self, outputs: Array) -> Array:
         """Class scores from raw outputs (softmax for logit losses)."""
-        return softmax(outputs, xp)
+        return softmax(outputs, self.xp)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
@@ -59,19 +75,19 @@ class SoftmaxCrossEntropy(Loss):
     name = "cross_entropy"
 
     def forward(self, logits, targets):
-        xp = self._xp = self.xp or _namespace(logits)
+        xp = self.xp
         shifted = logits - xp.max(logits, axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=1, keepdims=True)
         exp /= total  # in place: exp becomes the probabilities
-        self._p = exp
-        self._t = targets
         # -sum log p_true = sum(log total) - sum(t * shifted) (t sums to 1 per row)
         shifted *= targets
-        return (xp.sum(xp.log(total)) - xp.sum(shifted)) / logits.shape[0]
+        value = (xp.sum(xp.log(total)) - xp.sum(shifted)) / logits.shape[0]
+        return value, (exp, targets)
 
-    def backward(self):
-        g = self._p - self._t
+    def backward(self, ctx):
+        p, t = ctx
+        g = p - t
         g *= 1.0 / g.shape[0]
         return g
 
@@ -82,15 +98,13 @@ class MeanSquaredError(Loss):
     name = "mse"
 
     def forward(self, outputs, targets):
-        xp = self.xp or _namespace(outputs)
-        self._diff = outputs - targets
-        return _sum_of_squares(self._diff, xp) / (self._diff.shape[0] * self._diff.shape[1])
+        diff = outputs - targets
+        return _sum_of_squares(diff, self.xp) / (diff.shape[0] * diff.shape[1]), diff
 
-    def backward(self):
-        d = self._diff
-        return d * (2.0 / (d.shape[0] * d.shape[1]))
+    def backward(self, ctx):
+        return ctx * (2.0 / (ctx.shape[0] * ctx.shape[1]))
 
-    def probabilities(self, outputs, xp):
+    def probabilities(self, outputs):
         return outputs
 
 
@@ -104,24 +118,25 @@ class SoftmaxHalfSquaredError(Loss):
     name = "half_squared_error"
 
     def forward(self, logits, targets):
-        xp = self._xp = self.xp or _namespace(logits)
-        p = softmax(logits, xp)
-        self._p, self._diff = p, p - targets
-        return 0.5 * _sum_of_squares(self._diff, xp) / logits.shape[0]
+        p = softmax(logits, self.xp)
+        diff = p - targets
+        return 0.5 * _sum_of_squares(diff, self.xp) / logits.shape[0], (p, diff)
 
-    def backward(self):
-        xp, p = self._xp, self._p
-        g = self._diff * (1.0 / p.shape[0])
+    def backward(self, ctx):
+        p, diff = ctx
+        g = diff * (1.0 / p.shape[0])
         gp = g * p
-        g -= xp.sum(gp, axis=1, keepdims=True)  # in place on our own temporaries
+        g -= self.xp.sum(gp, axis=1, keepdims=True)  # in place on our own temporaries
         g *= p
         return g
 
 
-LOSSES = {cls.name: cls for cls in (SoftmaxCrossEntropy, MeanSquaredError, SoftmaxHalfSquaredError)}
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (SoftmaxCrossEntropy, MeanSquaredError, SoftmaxHalfSquaredError)
+}
 
 
-def get_loss(loss) -> Loss:
+def get_loss(loss: Loss | str) -> Loss:
     """A Loss from an instance or a name (``"cross_entropy"``, ``"mse"``, ``"half_squared_error"``)."""
     if isinstance(loss, Loss):
         return loss
@@ -131,13 +146,7 @@ def get_loss(loss) -> Loss:
         raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}") from None
 
 
-def _sum_of_squares(a, xp):
+def _sum_of_squares(a: Array, xp: Any) -> Array:
     """``sum(a * a)`` as one dot product of the flattened array (no temporary the size of a)."""
     flat = xp.reshape(a, (-1,))
     return xp.vecdot(flat, flat)
-
-
-def _namespace(a):
-    from array_api_compat import array_namespace
-
-    return array_namespace(a)

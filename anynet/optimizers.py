@@ -1,30 +1,30 @@
-"""Optimizers and learning-rate schedules.
+"""Optimizers: each is bound to a backend (``bind``), owns its per-parameter state (momentum,
+Adam moments, keyed by parameter name) and its ``reset()``, and updates parameters *in place*
+(the layers keep references to them) from ``(name, param, grad, decay)`` entries, where
+``decay`` says whether weight decay applies (weights yes, biases no).
 
-An optimizer updates parameters *in place* (the layers keep references to them) from a list of
-``(param, grad, decay)`` triples, where ``decay`` says whether weight decay applies (weights
-yes, biases no). State arrays (momentum, Adam moments) live on the parameters' device.
-
-Schedules map ``(epoch, total_epochs)`` to a factor of the base learning rate; the Network calls
-:meth:`Optimizer.start_epoch` before each epoch.
+Learning-rate schedules are in :mod:`anynet.schedules`; ``start_epoch`` applies one.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, Iterable
 
-from .kernels import kernels_for
+from .backend import Array, Backend
+from .schedules import CosineDecay, StepDecay, get_schedule, schedule_name
 
 __all__ = [
-    "Optimizer",
+    "OPTIMIZERS",
     "SGD",
-    "GradientDescent",
     "Adam",
     "AdamW",
-    "Constant",
-    "StepDecay",
     "CosineDecay",
+    "GradientDescent",
+    "Optimizer",
+    "StepDecay",
+    "Update",
     "get_optimizer",
-    "get_schedule",
 ]
 
 # Moments smaller than this are set to zero every FLUSH_EVERY steps. Left alone, the moments of
@@ -35,75 +35,12 @@ __all__ = [
 FLUSH_BELOW = 1e-30
 FLUSH_EVERY = 64
 
-
-# --------------------------------------------------------------------------- schedules
-
-
-class Constant:
-    """The base learning rate throughout."""
-
-    def __call__(self, epoch: int, total_epochs: int) -> float:
-        return 1.0
-
-    def get_config(self):
-        return {"type": "constant"}
-
-
-class StepDecay:
-    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
-
-    def __init__(self, step_size: int = 10, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
-
-    def __call__(self, epoch, total_epochs):
-        return self.gamma ** (epoch // self.step_size)
-
-    def get_config(self):
-        return {"type": "step", "step_size": self.step_size, "gamma": self.gamma}
-
-
-class CosineDecay:
-    """Cosine from the base rate down to ``min_factor`` times it over all epochs, after an
-    optional linear warm-up of ``warmup`` epochs."""
-
-    def __init__(self, min_factor: float = 0.0, warmup: int = 0):
-        self.min_factor, self.warmup = float(min_factor), int(warmup)
-
-    def __call__(self, epoch, total_epochs):
-        if epoch < self.warmup:
-            return (epoch + 1) / (self.warmup + 1)
-        span = max(total_epochs - self.warmup, 1)
-        t = min((epoch - self.warmup) / span, 1.0)
-        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * t))
-
-    def get_config(self):
-        return {"type": "cosine", "min_factor": self.min_factor, "warmup": self.warmup}
-
-
-SCHEDULES = {"constant": Constant, "step": StepDecay, "cosine": CosineDecay}
-
-
-def get_schedule(schedule):
-    """A schedule from an instance, a callable, ``None`` or a name (``"step"``, ``"cosine"``)."""
-    if schedule is None:
-        return Constant()
-    if callable(schedule):
-        return schedule
-    try:
-        return SCHEDULES[schedule]()
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {sorted(SCHEDULES)}") from None
-
-
-# --------------------------------------------------------------------------- optimizers
+#: one parameter's update: its name, the parameter, its gradient, whether weight decay applies
+Update = tuple[str, Array, Array, bool]
 
 
 class Optimizer:
     """Base class: learning rate, schedule, weight decay and per-parameter state."""
-
-    uses_scratch = False  # whether _update wants a per-parameter work buffer from the kernels
 
     def __init__(self, lr: float, weight_decay: float = 0.0, schedule=None):
         if not lr > 0:
@@ -113,60 +50,70 @@ class Optimizer:
         self.base_lr = self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.schedule = get_schedule(schedule)
-        self.state: list[dict] = []
+        self.backend: Backend | None = None
+        self.reset()
+
+    # ------------------------------------------------------------------ binding and state
+    def bind(self, backend: Backend) -> Optimizer:
+        """Run on ``backend`` from now on, moving any state there; returns the optimizer."""
+        if self.backend is not None and backend != self.backend:
+            self.state = {key: {k: backend.asarray(v) for k, v in s.items()}
+                          for key, s in self.state.items()}
+            self.scratch = {}
+        self.backend = backend
+        return self
+
+    def reset(self) -> None:
+        """Forget all state (new weights): momentum, moments and the step count."""
+        self.state: dict[str, dict[str, Array]] = {}
+        self.scratch: dict[str, Array | None] = {}
         self.steps = 0
-        self.xp = None
-        self.fast_kernels = True  # False: the generic Array API kernels even on NumPy
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:
         self.lr = self.base_lr * self.schedule(epoch, total_epochs)
 
-    @property
-    def kernels(self):
-        """The hot kernels for the current namespace (NumPy's ``out=`` versions or the
-        generic Array API ones; see :mod:`anynet.kernels`)."""
-        return kernels_for(self.xp, self.fast_kernels)
-
-    def step(self, triples) -> None:
+    # ------------------------------------------------------------------ stepping
+    def step(self, updates: Iterable[Update]) -> None:
         """Update each parameter in place from its gradient."""
-        if not self.state:
-            self.state = [self._new_state(p) for p, _, _ in triples]
+        if self.backend is None:
+            raise RuntimeError(f"{type(self).__name__} is not bound to a backend: call bind(backend)")
         self.steps += 1
-        scratch = self._scratch(triples)
-        for (param, grad, decay), state, work in zip(triples, self.state, scratch):
-            self._update(param, grad, decay, state, work)
+        self._prepare()
+        for name, param, grad, decay in updates:
+            if name not in self.state:
+                self.state[name] = self._new_state(param)
+            if name not in self.scratch:  # also remade after a move to another backend
+                self.scratch[name] = self._new_scratch(param)
+            self._update(param, grad, decay, self.state[name], self.scratch[name])
         if FLUSH_EVERY and self.steps % FLUSH_EVERY == 0:
             self._flush_subnormals()
 
-    def _new_state(self, param) -> dict:
+    def _prepare(self) -> None:
+        """Per-step constants (Adam's bias corrections)."""
+
+    def _new_state(self, param: Array) -> dict[str, Array]:
         return {}
 
+    def _new_scratch(self, param: Array) -> Array | None:
+        return None
+
     def _update(self, param, grad, decay, state, scratch) -> None:
-        """Update ``param`` in place; ``scratch`` is a work buffer from the kernels (or None)."""
+        """Update ``param`` in place; ``scratch`` is a work buffer from the backend (or None)."""
         raise NotImplementedError
 
-    def _scratch(self, triples) -> list:
-        """One work buffer per parameter (for kernels that want one), made again whenever the
-        state is (a new build, new weights or a move to another backend)."""
-        if getattr(self, "_scratch_for", None) is not self.state:
-            make = self.kernels.scratch_like if self.uses_scratch else (lambda p: None)
-            self._scratch_list = [make(p) for p, _, _ in triples]
-            self._scratch_for = self.state
-        return self._scratch_list
-
     def _flush_subnormals(self) -> None:
-        kernels = self.kernels
-        for state in self.state:
+        assert self.backend is not None
+        for state in self.state.values():
             for arr in state.values():
-                kernels.flush_small(arr, FLUSH_BELOW)
+                self.backend.flush_small(arr, FLUSH_BELOW)
 
     def get_config(self) -> dict:
         sched = getattr(self.schedule, "get_config", lambda: {"type": "custom"})()
         return {"lr": self.base_lr, "weight_decay": self.weight_decay, "schedule": sched}
 
-    def move_state(self, convert) -> None:
-        """Apply ``convert`` to every state array (moving the optimizer to another backend)."""
-        self.state = [{k: convert(v) for k, v in s.items()} for s in self.state]
+    @property
+    def schedule_name(self) -> str:
+        return schedule_name(self.schedule)
 
 
 class SGD(Optimizer):
@@ -188,7 +135,7 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _new_state(self, param):
-        return {"velocity": self.xp.zeros_like(param)} if self.momentum else {}
+        return {"velocity": self.backend.xp.zeros_like(param)} if self.momentum else {}
 
     def _update(self, param, grad, decay, state, scratch):
         if decay and self.weight_decay:
@@ -205,7 +152,7 @@ class SGD(Optimizer):
             param -= self.lr * v
 
 
-def GradientDescent(lr=0.1, schedule=None):
+def GradientDescent(lr=0.1, schedule=None) -> SGD:
     """Plain (full-batch or mini-batch) gradient descent: SGD without momentum."""
     return SGD(lr=lr, schedule=schedule)
 
@@ -214,7 +161,6 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015) with bias correction; ``weight_decay`` is L2 added to the gradient."""
 
     decoupled = False
-    uses_scratch = True
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
         super().__init__(lr, weight_decay, schedule)
@@ -227,16 +173,18 @@ class Adam(Optimizer):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def _new_state(self, param):
-        return {"m": self.xp.zeros_like(param), "v": self.xp.zeros_like(param)}
+        xp = self.backend.xp
+        return {"m": xp.zeros_like(param), "v": xp.zeros_like(param)}
 
-    def step(self, triples):
-        t = self.steps + 1
+    def _new_scratch(self, param):
+        return self.backend.scratch_like(param)
+
+    def _prepare(self) -> None:
+        t = self.steps
         c2 = math.sqrt(1.0 - self.beta2**t)
         # lr * m_hat / (sqrt(v_hat) + eps) == step_size * m / (sqrt(v) + eps * c2)
         self._step_size = self.lr * c2 / (1.0 - self.beta1**t)
         self._eps_t = self.eps * c2
-        self._kern = self.kernels
-        super().step(triples)
 
     def _update(self, param, grad, decay, state, scratch):
         if decay and self.weight_decay:
@@ -244,8 +192,8 @@ class Adam(Optimizer):
                 param -= (self.lr * self.weight_decay) * param
             else:
                 grad = grad + self.weight_decay * param
-        self._kern.adam_update(param, grad, state["m"], state["v"], scratch,
-                               self.beta1, self.beta2, self._step_size, self._eps_t)
+        self.backend.adam_update(param, grad, state["m"], state["v"], scratch,
+                                 self.beta1, self.beta2, self._step_size, self._eps_t)
 
 
 class AdamW(Adam):
@@ -257,7 +205,7 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, weight_decay, schedule)
 
 
-OPTIMIZERS = {"sgd": SGD, "gd": GradientDescent, "adam": Adam, "adamw": AdamW}
+OPTIMIZERS: dict[str, Any] = {"sgd": SGD, "gd": GradientDescent, "adam": Adam, "adamw": AdamW}
 
 
 def get_optimizer(optimizer, **kwargs) -> Optimizer:
@@ -268,4 +216,5 @@ def get_optimizer(optimizer, **kwargs) -> Optimizer:
         cls = OPTIMIZERS[str(optimizer).lower()]
     except KeyError:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}") from None
-    return cls(**kwargs)
+    opt: Optimizer = cls(**kwargs)
+    return opt

@@ -33,7 +33,7 @@ def class_names(model) -> tuple[str, ...]:
 
 
 def _probabilities(model, images28) -> np.ndarray:
-    x = np.asarray(images28, dtype=np.float32)
+    x = np.asarray(images28)  # uint8 pixels or floats in [0, 1]: the model's input gate scales
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3 or x.shape[1:] != (imageprep.FIELD, imageprep.FIELD):
@@ -47,7 +47,8 @@ def _probabilities(model, images28) -> np.ndarray:
 def top_k(model, images28, k: int = 3) -> list[list[tuple[str, float]]]:
     """The ``k`` most likely characters for each prepared image, best first.
 
-    ``images28``: (n, 28, 28) or one (28, 28) float image as made by :func:`anynet.imageprep.prepare`.
+    ``images28``: (n, 28, 28) or one (28, 28) image: floats in [0, 1] as made by
+    :func:`anynet.imageprep.prepare`, or uint8 pixels as in a dataset.
     Returns one list of ``(character, probability)`` per image.
     """
     if k < 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anynet.backend import BackendError, available_backends, get_backend
+from anynet.backend import BackendError, available_backends, get_backend, to_numpy
 
 # Every backend the tests know; the ones that are not usable here are skipped with the reason.
 BACKEND_SPECS = [
@@ -63,6 +63,4 @@ def installed_backends():
 
 
 def host(a) -> np.ndarray:
-    from anynet.backend import to_numpy
-
     return to_numpy(a)

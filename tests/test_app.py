@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 
 from anynet.app import paths, server
 from anynet.models import mlp
+from anynet.record import ModelInfo
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +267,7 @@ def test_create_app_needs_classes():
 
 def test_emnist_model_gets_emnist_framing():
     net = mlp(hidden=(8,), num_classes=3, classes="ABC", backend="numpy", input_shape=(28, 28))
-    net.info = {"dataset": "emnist-balanced"}
+    net.info = ModelInfo(dataset="emnist-balanced")
     with TestClient(server.create_app(net)) as c:
         assert "EMNIST" in c.get("/api/model").json()["input"]
         body = c.post("/api/predict", json={"image": data_url(png(seven())), "k": 3}).json()

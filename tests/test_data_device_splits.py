@@ -25,7 +25,7 @@ def test_to_device(data_backend, dtype):
     x = to_device(images, data_backend, dtype=dtype)
     assert x.shape == (5, 784) and x.dtype == data_backend.float_dtype(dtype)
     assert device_of(x) == data_backend.device
-    host = data_backend.to_numpy(x)
+    host = data_backend.to_host(x)
     np.testing.assert_allclose(host, images.reshape(5, -1) / 255.0, rtol=1e-6)
     assert host.min() == 0.0 and host.max() == 1.0
     with pytest.raises(TypeError, match="uint8"):
@@ -37,7 +37,7 @@ def test_one_hot(data_backend):
     hot = one_hot(labels, 4, data_backend.xp)
     assert hot.shape == (4, 4) and hot.dtype == data_backend.xp.float32
     assert device_of(hot) == data_backend.device
-    np.testing.assert_array_equal(data_backend.to_numpy(hot), np.eye(4, dtype=np.float32)[[2, 0, 1, 2]])
+    np.testing.assert_array_equal(data_backend.to_host(hot), np.eye(4, dtype=np.float32)[[2, 0, 1, 2]])
     hot64 = one_hot(labels, 3, dtype=data_backend.xp.float64)  # namespace found from labels
     assert hot64.dtype == data_backend.xp.float64
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from anynet import layers as L
 from anynet import losses
+from anynet.backend import get_backend
 from anynet.losses import one_hot
 
 from .conftest import host
@@ -41,12 +42,13 @@ LAYER_CASES = {
 
 def _build(make, backend, in_shape, seed):
     layer = make()
-    layer.build(in_shape, backend, backend.float_dtype("float64"), np.random.default_rng(seed))
+    layer.build(backend, in_shape, dtype="float64", rng=np.random.default_rng(seed))
     return layer
 
 
 def _forward(layer, x_host, backend, seed):
-    if isinstance(layer, L.Dropout):  # the same mask for every evaluation
+    """``(y, ctx)`` of a training-mode forward pass (Dropout: the same mask every time)."""
+    if isinstance(layer, L.Dropout):
         layer.random = backend.random(seed)
     return layer.forward(backend.asarray(x_host, dtype="float64"), training=True)
 
@@ -75,17 +77,19 @@ def test_layer_gradients_match_finite_differences(backend, case, batch, features
     in_shape = (2, features) if case == "Flatten" else (features,)
     layer = _build(make, backend, in_shape, seed)
     x = _away_from_kinks(rng.normal(size=(batch, *in_shape)))
-    out = host(_forward(layer, x, backend, seed))
+    out, ctx = _forward(layer, x, backend, seed)
     r = rng.normal(size=out.shape)  # objective: sum(forward(x) * r)
     params = {k: host(v).copy() for k, v in layer.params.items()}
 
-    dx = host(layer.backward(backend.asarray(r, dtype="float64")))
-    analytic = {k: host(v) for k, v in layer.grads.items()}
+    dx, grads = layer.backward(ctx, backend.asarray(r, dtype="float64"))
+    dx = host(dx)
+    analytic = {k: host(v) for k, v in grads.items()}
+    assert set(analytic) == set(params)
 
     def objective():
         for k, v in params.items():
             layer.params[k] = backend.asarray(v, dtype="float64")
-        return float(np.sum(host(_forward(layer, x, backend, seed)) * r))
+        return float(np.sum(host(_forward(layer, x, backend, seed)[0]) * r))
 
     np.testing.assert_allclose(dx, _numeric_grad(objective, x), rtol=TOL, atol=TOL)
     for name, value in params.items():
@@ -106,27 +110,28 @@ LOSS_CASES = {
        scale=st.sampled_from([0.1, 1.0, 10.0]))
 def test_loss_gradients_match_finite_differences(backend, case, batch, classes, seed, scale):
     xp, rng = backend.xp, np.random.default_rng(seed)
-    loss = LOSS_CASES[case]()
+    loss = LOSS_CASES[case]().bind(backend)
     z = rng.normal(size=(batch, classes)) * scale
     labels = backend.asarray(rng.integers(0, classes, size=batch).astype(np.int64))
     targets = one_hot(labels, classes, xp, xp.float64)
 
-    loss.forward(backend.asarray(z, dtype="float64"), targets)
-    analytic = host(loss.backward())
+    _, ctx = loss.forward(backend.asarray(z, dtype="float64"), targets)
+    analytic = host(loss.backward(ctx))
 
     def objective():
-        return float(loss.forward(backend.asarray(z, dtype="float64"), targets))
+        return float(loss.forward(backend.asarray(z, dtype="float64"), targets)[0])
 
     np.testing.assert_allclose(analytic, _numeric_grad(objective, z), rtol=1e-5, atol=1e-7)
 
 
 def test_cross_entropy_is_stable_for_huge_logits(backend):
     xp = backend.xp
-    loss = losses.SoftmaxCrossEntropy()
+    loss = losses.SoftmaxCrossEntropy().bind(backend)
     z = backend.asarray(np.array([[1000.0, -1000.0, 0.0]]), dtype="float32")
     t = one_hot(backend.asarray(np.array([1], dtype=np.int64)), 3, xp, xp.float32)
-    value = float(loss.forward(z, t))
-    grad = host(loss.backward())
+    value, ctx = loss.forward(z, t)
+    value = float(value)
+    grad = host(loss.backward(ctx))
     assert value == pytest.approx(2000.0, rel=1e-6)
     assert np.isfinite(grad).all()
     np.testing.assert_allclose(grad, [[1.0, -1.0, 0.0]], atol=1e-6)
@@ -160,16 +165,14 @@ def _torch_reference(case, x, params):
 @settings(max_examples=10, deadline=None)
 @given(batch=st.integers(1, 4), features=st.integers(1, 5), seed=st.integers(0, 2**16))
 def test_layer_gradients_match_torch_autograd(case, batch, features, seed):
-    from anynet.backend import get_backend
-
     backend = get_backend("numpy")
     rng = np.random.default_rng(seed)
     in_shape = (2, features) if case == "Flatten" else (features,)
     layer = _build(LAYER_CASES[case], backend, in_shape, seed)
     x = _away_from_kinks(rng.normal(size=(batch, *in_shape)))
-    out = layer.forward(x, training=True)
+    out, ctx = layer.forward(x, training=True)
     r = rng.normal(size=out.shape)
-    dx = layer.backward(r)
+    dx, grads = layer.backward(ctx, r)
 
     tx = torch.tensor(x, requires_grad=True)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
@@ -178,7 +181,7 @@ def test_layer_gradients_match_torch_autograd(case, batch, features, seed):
     (ty * torch.tensor(r)).sum().backward()
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
     for k in tp:
-        np.testing.assert_allclose(layer.grads[k], tp[k].grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(grads[k], tp[k].grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 @needs_torch
@@ -190,9 +193,9 @@ def test_loss_gradients_match_torch_autograd(case, batch, classes, seed):
     z = rng.normal(size=(batch, classes)) * 3
     labels = rng.integers(0, classes, size=batch)
     t = np.eye(classes)[labels]
-    loss = LOSS_CASES[case]()
-    value = loss.forward(z, t)
-    grad = loss.backward()
+    loss = LOSS_CASES[case]().bind(get_backend("numpy"))
+    value, ctx = loss.forward(z, t)
+    grad = loss.backward(ctx)
 
     tz = torch.tensor(z, requires_grad=True)
     tt = torch.tensor(t)

@@ -156,16 +156,18 @@ def test_emnist_style_uses_a_24px_box_centred_by_the_box():
 
 
 def test_style_for_reads_the_training_dataset():
+    from anynet.record import ModelInfo, Preprocessing
+
     class M:
-        info = {}
+        info = ModelInfo()
 
     m = M()
     assert imageprep.style_for(m) == "mnist"
-    m.info = {"dataset": "emnist-balanced"}
+    m.info = ModelInfo(dataset="emnist-balanced")
     assert imageprep.style_for(m) == "emnist"
-    m.info = {"preprocessing": {"dataset": "emnist-standin"}}
+    m.info = ModelInfo(preprocessing=Preprocessing.for_dataset("emnist-standin"))
     assert imageprep.style_for(m) == "emnist"
-    m.info = {"dataset": "mnist"}
+    m.info = ModelInfo(dataset="mnist")
     assert imageprep.style_for(m) == "mnist"
     assert imageprep.style_for(object()) == "mnist"
 

@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     y = rng.integers(0, 3, size=64)
     net = anynet.mlp((12,), num_classes=3, backend="numpy", classes="xyz", dropout=0.1)
     net.fit(x, y, epochs=2, batch_size=16)
-    net.info["dataset"] = "random"
+    net.info.dataset = "random"
     path = save_model(net, tmp_path_factory.mktemp("m") / "model.safetensors", metrics={"accuracy": 0.5})
     return net, x, path
 
@@ -32,7 +32,7 @@ def test_round_trip_onto_every_backend(trained, backend):
     net, x, path = trained
     loaded = load_model(path, backend=backend)
     assert loaded.classes == ("x", "y", "z")
-    assert loaded.info["dataset"] == "random"
+    assert loaded.info.dataset == "random"
     got = loaded.predict_proba(x)
     assert_on(backend, got, backend.xp.float32)
     np.testing.assert_allclose(to_numpy(got), to_numpy(net.predict_proba(x)), rtol=1e-5, atol=1e-6)

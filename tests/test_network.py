@@ -8,10 +8,10 @@ import pytest
 
 import anynet
 from anynet import layers as L
-from anynet.backend import get_backend, to_numpy
-from anynet.callbacks import Callback, EarlyStopping
+from anynet.backend import BackendError, get_backend, to_numpy
+from anynet.training import Callback, EarlyStopping
 
-from .conftest import assert_on
+from .conftest import _backend_or_skip, assert_on
 
 
 def two_spirals(n_per_class=200, noise=0.15, seed=0):
@@ -56,26 +56,42 @@ def test_training_steps_agree_across_backends(backend, optimizer):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dtype_and_device_are_preserved_through_training(backend, dtype):
-    if dtype == "float64" and "no_float64" in backend.spec:
-        pytest.skip("device without float64")
     net = small_net(backend, dtype=dtype, optimizer="adam")
     want = backend.float_dtype(dtype)
     x = backend.asarray(np.random.default_rng(2).normal(size=(12, 5)), dtype=dtype)
     y = np.arange(12) % 3
-    out = net.forward(x, training=True)
+    out, tape = net.forward_train(x)
     assert_on(backend, out, want)
+    updates = net.backward(tape, out)
+    assert len(updates) == len(net.parameters())
+    for _, param, grad, _ in updates:
+        assert_on(backend, param, want)
+        assert_on(backend, grad, want)
     net.fit(x, y, epochs=1, batch_size=5)
-    for layer in net.layers:
-        for name, p in layer.params.items():
-            assert_on(backend, p, want)
-            assert_on(backend, layer.grads[name], want)
-    for state in net.optimizer.state:
+    for _, _, p in net.parameters():
+        assert_on(backend, p, want)
+    assert net.optimizer.state
+    for state in net.optimizer.state.values():
         for arr in state.values():
             assert_on(backend, arr, want)
     assert_on(backend, net.predict_proba(x), want)
     pred = net.predict(x)
     assert_on(backend, pred)
     assert to_numpy(pred).dtype.kind == "i"
+
+
+def test_a_device_without_float64_trains_in_float32_and_refuses_float64():
+    """array-api-strict's ``no_float64`` device: float32 training stays on it in float32, and a
+    float64 network is refused up front with the reason (not a failure deep inside)."""
+    backend = _backend_or_skip("array_api_strict:no_float64")
+    assert backend.float_dtypes == ("float32",)
+    net = small_net(backend, dtype="float32", optimizer="adam")
+    x = backend.asarray(np.random.default_rng(2).normal(size=(12, 5)), dtype="float32")
+    net.fit(x, np.arange(12) % 3, epochs=1, batch_size=5)
+    for _, _, p in net.parameters():
+        assert_on(backend, p, backend.xp.float32)
+    with pytest.raises(BackendError, match="has no float64"):
+        small_net(backend, dtype="float64")
 
 
 def test_uint8_images_are_scaled_on_the_device(backend):

@@ -9,16 +9,16 @@ import pytest
 
 from anynet import optimizers as O
 from anynet.backend import to_numpy
+from anynet.schedules import get_schedule
 
 
 def _run(opt, backend, steps=5, decay=True):
-    xp = backend.xp
-    opt.xp = xp
+    opt.bind(backend)
     rng = np.random.default_rng(0)
     p = backend.asarray(rng.normal(size=(3, 2)), dtype="float64")
     grads = [rng.normal(size=(3, 2)) for _ in range(steps)]
     for g in grads:
-        opt.step([(p, backend.asarray(g, dtype="float64"), decay)])
+        opt.step([("p", p, backend.asarray(g, dtype="float64"), decay)])
     return to_numpy(p), grads
 
 
@@ -81,15 +81,13 @@ def test_schedules():
 
 
 def test_subnormal_moments_are_flushed(backend):
-    xp = backend.xp
-    opt = O.Adam(lr=1e-3)
-    opt.xp = xp
+    opt = O.Adam(lr=1e-3).bind(backend)
     p = backend.asarray(np.ones(4), dtype="float32")
     tiny = backend.asarray(np.array([1e-39, -1e-40, 0.0, 1.0]), dtype="float32")  # two subnormals
     for _ in range(O.FLUSH_EVERY):
-        opt.step([(p, tiny, True)])
-    m = to_numpy(opt.state[0]["m"])
-    v = to_numpy(opt.state[0]["v"])
+        opt.step([("p", p, tiny, True)])
+    m = to_numpy(opt.state["p"]["m"])
+    v = to_numpy(opt.state["p"]["v"])
     assert m[0] == 0.0 and m[1] == 0.0 and m[3] > 0.5
     assert np.all((v == 0) | (np.abs(v) >= np.finfo(np.float32).tiny))
 
@@ -97,7 +95,7 @@ def test_subnormal_moments_are_flushed(backend):
 @pytest.mark.parametrize("bad", [
     lambda: O.SGD(lr=0), lambda: O.SGD(lr=0.1, momentum=1.0), lambda: O.SGD(lr=0.1, nesterov=True),
     lambda: O.Adam(beta1=1.0), lambda: O.Adam(weight_decay=-1), lambda: O.StepDecay(step_size=0),
-    lambda: O.get_optimizer("lbfgs"), lambda: O.get_schedule("linear"),
+    lambda: O.get_optimizer("lbfgs"), lambda: get_schedule("linear"),
 ])
 def test_bad_settings_raise(bad):
     with pytest.raises(ValueError):

@@ -6,7 +6,7 @@ import pytest
 
 import anynet
 from anynet.data import Dataset, Split
-from anynet.train import MODEL_PRESETS, TrainResult, train
+from anynet.training import MODEL_PRESETS, TrainResult, train
 
 
 def _blobs(n_per_class=40, k=3, seed=0):
@@ -45,15 +45,15 @@ def test_train_on_arrays(blobs):
     np.testing.assert_array_equal(result.test_labels, blobs[3])
     assert result.test_predictions.shape == blobs[3].shape
     info = model.info
-    assert info["classes"] == ["0", "1", "2"]
-    assert "input" in info["preprocessing"] and "scale" in info["preprocessing"]
-    assert info["preprocessing"]["style"] == "mnist" and info["dataset"] == "arrays"
-    training = info["training"]
-    assert training["train_samples"] == 108 and training["validation_samples"] == 12
-    assert training["optimizer"] == "Adam" and training["schedule"] == "cosine"
-    assert training["lr"] == 1e-2 and training["epochs"] == 3
-    assert info["metrics"]["test_accuracy"] == result.test["accuracy"]
-    assert info["history"]["loss"] == history["loss"]
+    assert isinstance(info, anynet.ModelInfo)
+    assert info.preprocessing.input and info.preprocessing.scale
+    assert info.preprocessing.style == "mnist" and info.dataset == "arrays"
+    training = info.training
+    assert training.train_samples == 108 and training.validation_samples == 12
+    assert training.optimizer == "Adam" and training.schedule == "cosine"
+    assert training.lr == 1e-2 and training.epochs == 3
+    assert info.metrics["test_accuracy"] == result.test["accuracy"]
+    assert info.history["loss"] == history["loss"]
     assert "test accuracy" in result.summary()
 
 
@@ -63,8 +63,8 @@ def test_dataset_object_names_classes_and_limit(blobs):
     result = train(ds, validation=None, limit=60, **FAST)
     assert result.dataset == "blobs" and result.model.classes == ("a", "b", "c")
     ds.name = "emnist-blobs"  # an EMNIST dataset is framed the EMNIST way
-    assert train(ds, **FAST).model.info["preprocessing"]["style"] == "emnist"
-    assert result.model.info["training"]["train_samples"] == 60
+    assert train(ds, **FAST).model.info.preprocessing.style == "emnist"
+    assert result.model.info.training.train_samples == 60
     assert "val_loss" not in result.history
 
 
@@ -74,7 +74,7 @@ def test_network_given_save_and_load(blobs, tmp_path):
                    save=tmp_path / "m.safetensors")
     assert result.model is net and result.test is None  # no test split given
     loaded = anynet.load_model(result.path)
-    assert loaded.info["training"]["model"] == "custom"
+    assert loaded.info.training.model == "custom"
     assert loaded.classes == ("0", "1", "2")
     np.testing.assert_allclose(anynet.to_numpy(loaded.predict_proba(blobs[0][:5])),
                                anynet.to_numpy(net.predict_proba(blobs[0][:5])), rtol=1e-5, atol=1e-6)
@@ -93,14 +93,14 @@ def test_augment_callable_sees_every_batch(blobs):
 
 def test_standard_augmentation_runs(blobs):
     result = train(blobs, augment="standard", **FAST)
-    assert result.model.info["training"]["augment"] == "standard"
+    assert result.model.info.training.augment == "standard"
 
 
 def test_sgd_and_custom_validation(blobs):
     x, y, xt, yt = blobs
     result = train((x, y, xt, yt), optimizer="sgd", validation=(xt, yt), **{**FAST, "lr": 0.05})
-    assert result.model.info["training"]["optimizer"] == "SGD"
-    assert result.model.info["training"]["validation_samples"] == len(yt)
+    assert result.model.info.training.optimizer == "SGD"
+    assert result.model.info.training.validation_samples == len(yt)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

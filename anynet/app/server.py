@@ -173,7 +173,8 @@ def _decode_image_field(text: str) -> bytes:
 
 def _describe(model) -> dict:
     names = class_names(model)
-    info = getattr(model, "info", None) or {}
+    info = getattr(model, "info", None)
+    info = info.to_dict() if hasattr(info, "to_dict") else {}
     try:
         info = json.loads(json.dumps(info, default=str))
     except (TypeError, ValueError):

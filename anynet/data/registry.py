@@ -29,6 +29,8 @@ __all__ = [
     "MNIST_URL",
     "EMNIST_URL",
     "EMNIST_ARCHIVE_URL",
+    "FRAMING",
+    "framing_style",
 ]
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -39,6 +41,13 @@ EMNIST_URL = (
 )
 # The official NIST distribution: one 535 MB zip holding every gz file of every split.
 EMNIST_ARCHIVE_URL = "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"
+
+#: How the characters of a dataset family were framed in the 28x28 field (anynet.imageprep
+#: frames users' images the same way; its STYLES holds the box sizes).
+FRAMING = {
+    "mnist": "MNIST style: longer side scaled to 20 px, centre of mass at the middle of 28x28",
+    "emnist": "EMNIST style: square frame padded by 2 px and scaled to 28x28 (longer side ~24 px, box centred)",
+}
 
 # ---------------------------------------------------------------------------- class tables
 
@@ -77,6 +86,7 @@ class DatasetInfo:
         transposed: images are stored transposed in the files (all EMNIST IDX files).
         n_train, n_test: expected split sizes.
         description: one line for humans.
+        style: how its characters are framed: ``"mnist"`` or ``"emnist"`` (see :data:`FRAMING`).
     """
 
     name: str
@@ -88,6 +98,7 @@ class DatasetInfo:
     n_train: int | None = None
     n_test: int | None = None
     description: str = ""
+    style: str = "mnist"
 
     @property
     def num_classes(self) -> int:
@@ -171,7 +182,7 @@ def _emnist(split: str) -> DatasetInfo:
         files[role] = FileInfo(fn, EMNIST_URL + fn, sha, size)
     return DatasetInfo(f"emnist-{split}", f"emnist-{split}", files, classes, label_offset=offset,
                        transposed=True, n_train=n_train, n_test=n_test,
-                       description=f"EMNIST {split} (Cohen et al. 2017): {desc}")
+                       description=f"EMNIST {split} (Cohen et al. 2017): {desc}", style="emnist")
 
 
 def _standin() -> DatasetInfo:
@@ -183,6 +194,7 @@ def _standin() -> DatasetInfo:
         description="offline stand-in for EMNIST balanced: the canonical bymerge TEST split "
         "(116,323 images, same 47 classes), split stratified 85/15 with a fixed seed; "
         "class counts are unbalanced",
+        style="emnist",
     )
 
 
@@ -208,3 +220,14 @@ def dataset_info(name: str) -> DatasetInfo:
 def class_names(name: str) -> tuple:
     """Class names of dataset ``name``, index = label (``class_names('emnist-balanced')[26] == 'Q'``)."""
     return dataset_info(name).classes
+
+
+def framing_style(name: str | None) -> str:
+    """``"emnist"`` or ``"mnist"``: how the characters of dataset ``name`` are framed. Names the
+    registry does not know are framed the EMNIST way when they start with ``emnist`` (a
+    user's own EMNIST subset), else the MNIST way (``"arrays"``, ``None``)."""
+    key = str(name or "").strip().lower().replace("_", "-")
+    info = DATASETS.get(key)
+    if info is not None:
+        return info.style
+    return "emnist" if key.startswith("emnist") else "mnist"

@@ -1,4 +1,4 @@
-"""Training callbacks: hooks the Network calls during ``fit``.
+"""Training callbacks: hooks :func:`anynet.training.fit` calls during training.
 
 A callback may set ``network.stop_training = True`` to end training after the current epoch.
 ``logs`` passed to ``on_epoch_end`` hold host floats (read once per epoch). Per-batch hooks get

@@ -1,6 +1,7 @@
-"""The NumPy fast path (anynet.kernels.NumpyKernels, ufuncs with out= buffers) and the generic
-Array API kernels compute the same thing, on every backend; and the hot-path rewrites of the
-layers (multiply by a saved 0/1 mask instead of ``where``) keep the old results.
+"""Every backend's kernels agree with the generic Array API reference (``Backend.reference()``;
+NumPy's overrides use ufuncs with out= buffers and are bit-identical), on every backend; and the
+hot-path rewrites of the layers (multiply by a saved 0/1 mask instead of ``where``) keep the
+old results.
 
 No timings here: speed is measured only by benchmarks/speed.py.
 """
@@ -13,8 +14,7 @@ import pytest
 import anynet
 from anynet import layers as L
 from anynet import optimizers as O
-from anynet.backend import get_backend, to_numpy
-from anynet.kernels import Kernels, NumpyKernels, kernels_for
+from anynet.backend import Backend, get_backend, to_numpy
 
 from .conftest import assert_on
 
@@ -36,17 +36,20 @@ def _adam_reference(p, g, m, v, b1, b2, step, eps):
     return p - step * m / (np.sqrt(v) + eps), m, v
 
 
-def test_kernels_for_picks_the_numpy_fast_path_only_for_numpy(backend):
-    k = kernels_for(backend.xp)
-    assert isinstance(k, NumpyKernels) == (backend.name == "numpy")
-    assert type(kernels_for(backend.xp, fast=False)) is Kernels
-    assert kernels_for(backend.xp) is k  # cached: looked up once
+def test_reference_is_the_generic_class_on_the_same_namespace_and_device(backend):
+    ref = backend.reference()
+    assert type(ref) is Backend
+    assert ref.xp is backend.xp and ref.device == backend.device and ref.name == backend.name
+    methods = ("asarray", "to_host", "random", "adam_update", "flush_small", "scratch_like")
+    overrides = [m for m in methods if getattr(type(backend), m) is not getattr(Backend, m)]
+    # the libraries with a class of their own override something; the generic one nothing
+    assert bool(overrides) == (backend.name in ("numpy", "cupy", "torch")), overrides
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape", [(7,), (5, 3), (64, 33)])
 def test_adam_update_fast_and_generic_agree_on_every_backend(backend, dtype, shape):
-    fast, generic = kernels_for(backend.xp), kernels_for(backend.xp, fast=False)
+    fast, generic = backend, backend.reference()
     host = _adam_inputs(0, shape, dtype)
     args = dict(beta1=0.9, beta2=0.999, step_size=3e-3, eps=1e-8)
     results = []
@@ -65,14 +68,14 @@ def test_adam_update_fast_and_generic_agree_on_every_backend(backend, dtype, sha
 
 
 def test_numpy_adam_update_is_bitwise_the_generic_one_on_numpy():
-    xp = get_backend("numpy").xp
+    numpy = get_backend("numpy")
     for seed in range(5):
         for tiny in (False, True):
             host = _adam_inputs(seed, (100, 17), "float32", tiny=tiny)
             a = [x.copy() for x in host]
             b = [x.copy() for x in host]
-            NumpyKernels(xp).adam_update(*a, np.empty_like(a[0]), 0.9, 0.999, 1e-3, 1e-8)
-            Kernels(xp).adam_update(*b, None, 0.9, 0.999, 1e-3, 1e-8)
+            numpy.adam_update(*a, np.empty_like(a[0]), 0.9, 0.999, 1e-3, 1e-8)
+            numpy.reference().adam_update(*b, None, 0.9, 0.999, 1e-3, 1e-8)
             for x, y in zip(a, b):
                 assert x.tobytes() == y.tobytes()
 
@@ -80,7 +83,7 @@ def test_numpy_adam_update_is_bitwise_the_generic_one_on_numpy():
 def test_flush_small_fast_and_generic_agree(backend):
     values = np.array([1e-39, -1e-40, 0.0, 1.0, -1e-31, 1e-29, -2.0], dtype=np.float32)
     out = []
-    for k in (kernels_for(backend.xp), kernels_for(backend.xp, fast=False)):
+    for k in (backend, backend.reference()):
         a = backend.asarray(values.copy(), dtype="float32")
         k.flush_small(a, 1e-30)
         assert_on(backend, a, backend.xp.float32)
@@ -97,10 +100,10 @@ def test_fast_and_generic_optimizers_train_identically_on_numpy(name):
     x = rng.normal(size=(96, 12)).astype(np.float32)
     y = rng.integers(0, 4, 96)
     nets = []
-    for fast in (True, False):
+    numpy = get_backend("numpy")
+    for backend in (numpy, numpy.reference()):
         opt = O.get_optimizer(name, lr=3e-3)
-        opt.fast_kernels = fast
-        net = anynet.mlp((16, 8), num_classes=4, backend="numpy", optimizer=opt, seed=5)
+        net = anynet.mlp((16, 8), num_classes=4, backend=backend, optimizer=opt, seed=5)
         net.fit(x, y, epochs=3, batch_size=16, seed=1)
         nets.append(net)
     for a, b in zip(nets[0].get_weights(), nets[1].get_weights()):
@@ -114,12 +117,13 @@ def test_optimizer_scratch_follows_the_state():
     x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
     y = np.arange(20) % 3
     net.fit(x, y, epochs=1, batch_size=5)
-    first = net.optimizer._scratch_list
-    assert all(s is not None for s in first)
+    first = dict(net.optimizer.scratch)
+    assert first and all(s is not None for s in first.values())
     net.set_weights(net.get_weights())  # resets the optimizer state
+    assert net.optimizer.scratch == {} and net.optimizer.state == {} and net.optimizer.steps == 0
     net.fit(x, y, epochs=1, batch_size=5)
-    assert net.optimizer._scratch_list is not first
-    assert [s.shape for s in net.optimizer._scratch_list] == [s.shape for s in first]
+    assert all(net.optimizer.scratch[k] is not first[k] for k in first)
+    assert {k: s.shape for k, s in net.optimizer.scratch.items()} == {k: s.shape for k, s in first.items()}
 
 
 # --------------------------------------------------------------------------- layer rewrites
@@ -141,9 +145,9 @@ def test_mask_multiply_matches_where(backend, name):
     x[0, :3] = 0.0  # the kink itself: derivative 0 (ReLU) / alpha (LeakyReLU), as before
     g = rng.normal(size=(9, 6)).astype(np.float32)
     layer = L.ReLU() if name == "ReLU" else L.LeakyReLU(0.1)
-    layer.build((6,), backend, backend.xp.float32, rng)
-    y = layer.forward(backend.asarray(x, dtype="float32"), training=True)
-    dx = layer.backward(backend.asarray(g, dtype="float32"))
+    layer.build(backend, (6,), dtype="float32", rng=rng)
+    y, ctx = layer.forward(backend.asarray(x, dtype="float32"), training=True)
+    dx, _ = layer.backward(ctx, backend.asarray(g, dtype="float32"))
     assert_on(backend, y, backend.xp.float32)
     assert_on(backend, dx, backend.xp.float32)
     want_y, want_dx = _where_reference(name, x, g)
@@ -156,9 +160,10 @@ def test_dropout_mask_multiply_matches_where(backend):
     x = rng.normal(size=(50, 8)).astype(np.float32)
     g = rng.normal(size=(50, 8)).astype(np.float32)
     layer = L.Dropout(0.3)
-    layer.build((8,), backend, backend.xp.float32, rng)
-    y = to_numpy(layer.forward(backend.asarray(x, dtype="float32"), training=True))
-    dx = to_numpy(layer.backward(backend.asarray(g, dtype="float32")))
+    layer.build(backend, (8,), dtype="float32", rng=rng)
+    y, ctx = layer.forward(backend.asarray(x, dtype="float32"), training=True)
+    dx, _ = layer.backward(ctx, backend.asarray(g, dtype="float32"))
+    y, dx = to_numpy(y), to_numpy(dx)
     keep = y != 0
     assert 0.5 < keep.mean() < 0.9
     scale = np.float32(1.0 / 0.7)
@@ -173,9 +178,9 @@ def test_first_layer_input_gradient_is_skipped_behind_flatten():
     for i, layer in enumerate(net.layers):
         original = layer.backward
 
-        def spy(grad, need_input_grad=True, _i=i, _f=original):
+        def spy(ctx, grad, need_input_grad=True, _i=i, _f=original):
             calls.append((_i, need_input_grad))
-            return _f(grad, need_input_grad)
+            return _f(ctx, grad, need_input_grad)
 
         layer.backward = spy
     x = np.random.default_rng(0).normal(size=(4, 2, 3)).astype(np.float32)

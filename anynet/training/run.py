@@ -1,16 +1,15 @@
 """``anynet.train(...)``: the one call that loads a dataset, builds a model, trains it and
 reports how well it does. The CLI (``anynet train``) and the examples are built on it.
 
-    >>> import anynet
-    >>> result = anynet.train()                      # a strong MNIST MLP in a few minutes on a CPU
-    >>> result.test["accuracy"]
-    0.984...
-    >>> model, history = anynet.train("emnist-standin", epochs=5, augment="standard")
+    import anynet
+    result = anynet.train()                      # a strong MNIST MLP in a few minutes on a CPU
+    result.test["accuracy"]                      # about 0.984
+    model, history = anynet.train("emnist-standin", epochs=5, augment="standard")
 
 Defaults: 15 epochs of the ``"mlp"`` preset (Flatten, Dense 512 ReLU, Dropout 0.2, Dense 256
 ReLU, Dropout 0.2, Dense logits), Adam with cosine decay from ``lr=1e-3``, batches of 128, 10 %
 of the training split held out (stratified) for validation, seed 0. The trained model carries
-its classes and a description of the expected inputs in ``model.info``, so a saved file is
+its classes and a :class:`~anynet.record.ModelInfo` in ``model.info``, so a saved file is
 self-describing.
 """
 
@@ -24,42 +23,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .backend import get_backend, to_numpy
-from .models import mlp
-from .network import Network
-from .optimizers import Optimizer, get_optimizer, get_schedule
+from ..backend import get_backend, to_numpy
+from ..models import MODEL_PRESETS, mlp
+from ..network import Network
+from ..optimizers import Optimizer, get_optimizer
+from ..record import ModelInfo, Preprocessing, TrainingSummary
+from ..schedules import get_schedule
 
-__all__ = ["train", "TrainResult", "MODEL_PRESETS", "PREPROCESSING", "STANDARD_AUGMENT"]
-
-#: Named architectures for ``train(model=...)``: keyword arguments of :func:`anynet.models.mlp`
-#: plus the number of epochs (and the Adam learning rate, where not 1e-3) that suit them.
-MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    "mlp-small": {"hidden": (256,), "dropout": 0.0, "epochs": 5, "lr": 2e-3,
-                  "about": "784-256-k ReLU: trains in seconds, ~97.8% on MNIST"},
-    "mlp": {"hidden": (512, 256), "dropout": 0.2, "epochs": 15,
-            "about": "784-512-256-k ReLU, dropout 0.2: the default, ~98.5% on MNIST"},
-    "mlp-large": {"hidden": (1024, 1024, 512), "dropout": 0.3, "epochs": 20,
-                  "about": "784-1024-1024-512-k ReLU, dropout 0.3: for EMNIST and augmentation"},
-}
-
-#: What a model trained here expects as input (stored in ``model.info["preprocessing"]``).
-PREPROCESSING = {
-    "input": "28x28 grayscale, white ink on black, upright",
-    "scale": "uint8 pixel / 255 -> [0, 1] (float inputs are used as given)",
-    "layout": "(n, 28, 28) or (n, 784), row-major",
-}
-
-#: How the characters of a dataset family were framed in the 28x28 field (see anynet.imageprep).
-FRAMING = {
-    "mnist": "MNIST style: longer side scaled to 20 px, centre of mass at the middle of 28x28",
-    "emnist": "EMNIST style: square frame padded by 2 px and scaled to 28x28 (longer side ~24 px, box centred)",
-}
-
-
-def _preprocessing(dataset_name: str) -> dict:
-    style = "emnist" if str(dataset_name).lower().startswith("emnist") else "mnist"
-    return {**PREPROCESSING, "dataset": dataset_name, "style": style, "framing": FRAMING[style]}
-
+__all__ = ["STANDARD_AUGMENT", "TrainResult", "train"]
 
 #: ``augment="standard"``: mild distortions that keep characters readable (MNIST with the
 #: ``"mlp"`` preset, 15 epochs: 98.5 % -> 99.0 % test).
@@ -99,16 +70,14 @@ class TrainResult:
 
     def summary(self) -> str:
         """A few lines for people: data, model, time, validation and test accuracy."""
-        info = self.model.info.get("training", {})
+        t = self.model.info.training or TrainingSummary()
         lines = [
-            f"dataset    {self.dataset}: {info.get('train_samples', '?')} train, "
-            f"{info.get('validation_samples', 0)} validation, {info.get('test_samples', 0)} test, "
-            f"{len(self.classes)} classes",
-            f"model      {info.get('model', '?')}: {self.model.count_parameters():,} parameters on "
-            f"{self.model.backend.spec}",
-            f"training   {len(self.history.get('loss', []))} epochs in {self.seconds:.1f} s "
-            f"({info.get('optimizer', '?')}, lr {info.get('lr', '?')}, {info.get('schedule', '?')} schedule, "
-            f"batch {info.get('batch_size', '?')}, augment {info.get('augment') or 'none'})",
+            f"dataset    {self.dataset}: {t.train_samples} train, {t.validation_samples} validation, "
+            f"{t.test_samples} test, {len(self.classes)} classes",
+            f"model      {t.model}: {self.model.count_parameters():,} parameters on {self.model.backend.spec}",
+            f"training   {_plural(len(self.history.get('loss', [])), 'epoch')} in {self.seconds:.1f} s "
+            f"({t.optimizer}, lr {t.lr}, {t.schedule} schedule, batch {t.batch_size}, "
+            f"augment {t.augment or 'none'})",
         ]
         if self.history.get("val_accuracy"):
             lines.append(f"validation accuracy {self.history['val_accuracy'][-1]:.2%} "
@@ -121,6 +90,10 @@ class TrainResult:
         return "\n".join(lines)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 @dataclass
 class _Data:
     name: str
@@ -129,11 +102,13 @@ class _Data:
     y_train: np.ndarray
     x_test: np.ndarray | None
     y_test: np.ndarray | None
+    x_val: Any = None
+    y_val: Any = None
 
 
 def _resolve_data(dataset, data_dir, progress: bool) -> _Data:
     if isinstance(dataset, str):
-        from .data import load
+        from ..data import load
 
         dataset = load(dataset, data_dir=data_dir, progress=progress)
     if hasattr(dataset, "train") and hasattr(dataset, "classes"):
@@ -154,14 +129,23 @@ def _resolve_data(dataset, data_dir, progress: bool) -> _Data:
                     f"(x_train, y_train[, x_test, y_test]); got {type(dataset).__name__}")
 
 
-def _stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    from .data import stratified_split
+def _limit_and_split(data: _Data, limit: int | None, validation, seed: int) -> None:
+    """Keep a stratified subset of ``limit`` training samples, then hold out the validation
+    part (a fraction, or given arrays)."""
+    from ..data import stratified_split
 
-    if n >= len(labels):
-        return np.arange(len(labels))
-    if n < 1:
-        raise ValueError(f"limit must be a positive number of samples, got {n}")
-    return stratified_split(labels, n / len(labels), seed)[1]
+    if limit is not None:
+        if int(limit) < 1:
+            raise ValueError(f"limit must be a positive number of samples, got {limit}")
+        if int(limit) < len(data.y_train):
+            keep = stratified_split(data.y_train, int(limit) / len(data.y_train), seed)[1]
+            data.x_train, data.y_train = data.x_train[keep], data.y_train[keep]
+    if isinstance(validation, (tuple, list)):
+        data.x_val, data.y_val = validation[0], validation[1]
+    elif validation:
+        fit_idx, val_idx = stratified_split(data.y_train, float(validation), seed)
+        data.x_val, data.y_val = data.x_train[val_idx], data.y_train[val_idx]
+        data.x_train, data.y_train = data.x_train[fit_idx], data.y_train[fit_idx]
 
 
 def _make_optimizer(optimizer, lr, schedule, weight_decay) -> Optimizer:
@@ -191,7 +175,7 @@ def _make_augment(augment) -> tuple[Callable | None, str | None]:
             return None, None
         if augment.lower() != "standard":
             raise ValueError(f"unknown augmentation {augment!r}; use None, 'standard' or an Augmenter")
-        from .data.augment import Augmenter
+        from ..data.augment import Augmenter
 
         return Augmenter(**STANDARD_AUGMENT), "standard"
     if not callable(augment):
@@ -199,33 +183,59 @@ def _make_augment(augment) -> tuple[Callable | None, str | None]:
     return augment, repr(augment)
 
 
-def _build_model(model, num_classes, classes, hidden, dropout, activation, optimizer, backend,
-                 dtype, seed) -> tuple[Network, str]:
-    if isinstance(model, Network):
-        if hidden is not None or dropout is not None:
-            raise ValueError("hidden / dropout describe a named model; the Network given is already built")
-        if model.classes is None and (not model.built or model.num_outputs == num_classes):
-            model.classes = classes
-        return model, "custom"
-    if not isinstance(model, str):
-        raise TypeError(f"model must be a preset name or a Network, got {type(model).__name__}")
+def _preset(model: str) -> dict[str, Any]:
     try:
-        preset = MODEL_PRESETS[model]
+        return MODEL_PRESETS[model]
     except KeyError:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_PRESETS)} "
                          "or pass an anynet.Network") from None
-    net = mlp(
-        hidden=tuple(preset["hidden"] if hidden is None else hidden),
-        num_classes=num_classes,
-        activation=activation,
-        dropout=preset["dropout"] if dropout is None else dropout,
-        optimizer=optimizer,
-        backend=backend,
-        dtype=dtype,
-        seed=seed,
-        classes=classes,
-    )
+
+
+def _build_model(model, data: _Data, settings: dict[str, Any]) -> tuple[Network, str]:
+    """The network to train (a preset built here, or the Network given) and its name."""
+    opt = _make_optimizer(settings["optimizer"], settings["lr"], settings["schedule"],
+                          settings["weight_decay"])
+    if isinstance(model, Network):
+        if settings["hidden"] is not None or settings["dropout"] is not None:
+            raise ValueError("hidden / dropout describe a named model; the Network given is already built")
+        if model.classes is None and (not model.built or model.num_outputs == len(data.classes)):
+            model.classes = data.classes
+        if settings["optimizer"] != "adam" or settings["lr"] is not None or settings["weight_decay"]:
+            model.use_optimizer(opt)
+        return model, "custom"
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a preset name or a Network, got {type(model).__name__}")
+    preset = _preset(model)
+    net = mlp(hidden=tuple(preset["hidden"] if settings["hidden"] is None else settings["hidden"]),
+              num_classes=len(data.classes), activation=settings["activation"],
+              dropout=preset["dropout"] if settings["dropout"] is None else settings["dropout"],
+              optimizer=opt, backend=settings["backend"], dtype=settings["dtype"],
+              seed=settings["seed"], classes=data.classes)
     return net, model
+
+
+def _test_scores(net: Network, data: _Data) -> tuple[dict | None, np.ndarray | None, np.ndarray | None]:
+    """Loss, accuracy and balanced accuracy on the test split, and the labels and predictions."""
+    if data.x_test is None:
+        return None, None, None
+    from ..metrics import balanced_accuracy
+
+    y_pred = to_numpy(net.predict(data.x_test)).astype(np.int64)
+    y_true = np.asarray(data.y_test, dtype=np.int64)
+    test = {**net.evaluate(data.x_test, data.y_test),
+            "balanced_accuracy": balanced_accuracy(y_true, y_pred, len(data.classes))}
+    return test, y_true, y_pred
+
+
+def _record(net: Network, data: _Data, summary: TrainingSummary, history: dict, test: dict | None) -> None:
+    """Fill ``net.info`` with what the model is for and how it was made."""
+    metrics = {f"test_{k}": v for k, v in (test or {}).items()}
+    if history.get("val_accuracy"):
+        metrics["val_accuracy"] = history["val_accuracy"][-1]
+    net.info = ModelInfo(dataset=data.name, preprocessing=Preprocessing.for_dataset(data.name),
+                         training=summary,
+                         history={k: [float(v) for v in vs] for k, vs in history.items()},
+                         metrics=metrics)
 
 
 def train(
@@ -257,11 +267,12 @@ def train(
         dataset: a name (``"mnist"``, ``"emnist-balanced"``, ``"emnist-standin"``, ...: see
             ``anynet.data.dataset_names()``), an ``anynet.data.Dataset``, or arrays
             ``(x_train, y_train[, x_test, y_test])`` (images uint8 ``(n, 28, 28)`` or float).
-        model: a preset name from :data:`MODEL_PRESETS` (``"mlp-small"``, ``"mlp"``,
-            ``"mlp-large"``) or an (unbuilt or built) :class:`~anynet.network.Network`.
-        backend: ``"auto"`` (CuPy if a GPU is usable, else NumPy), ``"numpy"``, ``"torch"``, ...
+        model: a preset name from :data:`~anynet.models.MODEL_PRESETS` (``"mlp-small"``,
+            ``"mlp"``, ``"mlp-large"``) or an (unbuilt or built) :class:`~anynet.network.Network`.
+        backend: ``"auto"`` (a GPU if one is usable, else the CPU), ``"cpu"``, or any name
+            :func:`~anynet.backend.get_backend` takes
             (a Network given as ``model`` keeps its own backend).
-        epochs: passes over the training data (default: the preset's, 12 for ``"mlp"``).
+        epochs: passes over the training data (default: the preset's, 15 for ``"mlp"``).
         batch_size: samples per optimisation step.
         optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` (Nesterov momentum 0.9) or ``"gd"``, or an
             Optimizer object (then ``lr``/``schedule``/``weight_decay`` are its own).
@@ -269,10 +280,10 @@ def train(
             1e-3, SGD 0.05).
         schedule: ``"cosine"``, ``"step"``, ``"constant"``/``None`` or a schedule object.
         weight_decay: L2 (Adam, SGD) or decoupled (AdamW) weight decay.
-        augment: ``None``, ``"standard"`` (random rotation up to 10 degrees, scaling by up to
-            10 %, shifts up to 1.5 px and a mild elastic distortion: :data:`STANDARD_AUGMENT`),
-            or a callable ``(x, rng) -> x`` applied to each training batch on the device, such
-            as an ``anynet.data.Augmenter``.
+        augment: ``None``, ``"standard"`` (:data:`STANDARD_AUGMENT`: rotation up to 10 degrees,
+            scaling by up to 10 %, shifts up to 1.5 px and a mild elastic distortion), or a
+            callable ``(x, rng) -> x`` applied to each training batch on the device, such as
+            an ``anynet.data.Augmenter``.
         validation: fraction of the training split held out (stratified by class) to watch
             generalisation each epoch, an ``(x_val, y_val)`` pair, or ``None``.
         seed: seeds the split, the initial weights, the shuffles and the dropout masks.
@@ -283,92 +294,51 @@ def train(
             activation (``"relu"``, ``"leaky_relu"``, ``"tanh"``, ``"sigmoid"``).
         dtype: ``"float32"`` or ``"float64"``.
         limit: train on a stratified subset of this many training samples (quick runs, tests).
-        callbacks: extra :class:`~anynet.callbacks.Callback` objects (e.g. ``EarlyStopping``).
+        callbacks: extra :class:`~anynet.training.Callback` objects (e.g. ``EarlyStopping``).
 
     Returns:
         A :class:`TrainResult`; ``model, history = train(...)`` unpacks it.
     """
     if not isinstance(model, Network):
         backend = get_backend(backend)  # an unknown or unusable backend fails before any loading
-    data = _resolve_data(dataset, data_dir, progress=verbose)
-    x_train, y_train = data.x_train, data.y_train
-    if limit is not None:
-        keep = _stratified_subset(y_train, int(limit), seed)
-        x_train, y_train = x_train[keep], y_train[keep]
-
-    validation_data, n_val = None, 0
-    if isinstance(validation, (tuple, list)):
-        validation_data, n_val = (validation[0], validation[1]), len(validation[1])
-    elif validation:
-        from .data import stratified_split
-
-        fit_idx, val_idx = stratified_split(y_train, float(validation), seed)
-        validation_data = (x_train[val_idx], y_train[val_idx])
-        x_train, y_train, n_val = x_train[fit_idx], y_train[fit_idx], len(val_idx)
-
-    preset = MODEL_PRESETS.get(model) if isinstance(model, str) else None
-    if lr is None and preset and "lr" in preset and str(optimizer).lower() in ("adam", "adamw"):
+    preset = _preset(model) if isinstance(model, str) else {}
+    if lr is None and "lr" in preset and str(optimizer).lower() in ("adam", "adamw"):
         lr = preset["lr"]
-    opt = _make_optimizer(optimizer, lr, schedule, weight_decay)
-    net, model_name = _build_model(model, len(data.classes), data.classes, hidden, dropout,
-                                   activation, opt, backend, dtype, seed)
-    if isinstance(model, Network):
-        if optimizer != "adam" or lr is not None or weight_decay:
-            net.optimizer = opt
-            net._bind()
-        opt = net.optimizer
-    aug, aug_name = _make_augment(augment)
-    if epochs is None:
-        epochs = MODEL_PRESETS.get(model_name, {}).get("epochs", 10)
-    if int(epochs) < 1:
+    epochs = int(preset.get("epochs", 10) if epochs is None else epochs)
+    if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-
+    data = _resolve_data(dataset, data_dir, progress=verbose)
+    _limit_and_split(data, limit, validation, seed)
+    settings = dict(optimizer=optimizer, lr=lr, schedule=schedule, weight_decay=weight_decay,
+                    hidden=hidden, dropout=dropout, activation=activation, backend=backend,
+                    dtype=dtype, seed=seed)
+    net, model_name = _build_model(model, data, settings)
+    aug, aug_name = _make_augment(augment)
+    n_val = 0 if data.y_val is None else len(data.y_val)
     if verbose:
-        print(f"training {model_name} on {data.name} ({len(y_train)} train, {n_val} validation) "
-              f"with {net.backend.spec}, {epochs} epochs", flush=True)
+        print(f"training {model_name} on {data.name} ({len(data.y_train)} train, {n_val} validation) "
+              f"with {net.backend.spec}, {_plural(epochs, 'epoch')}", flush=True)
     start = time.perf_counter()
-    history = net.fit(x_train, y_train, epochs=int(epochs), batch_size=batch_size,
-                      validation_data=validation_data, augment=aug, verbose=verbose,
-                      callbacks=list(callbacks), seed=seed + 1)
+    history = net.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
+                      validation_data=None if data.y_val is None else (data.x_val, data.y_val),
+                      augment=aug, verbose=verbose, callbacks=list(callbacks), seed=seed + 1)
     seconds = time.perf_counter() - start
-
-    test = y_pred = y_true = None
-    if data.x_test is not None:
-        from .metrics import balanced_accuracy
-
-        probs = net.predict_proba(data.x_test)
-        y_pred = to_numpy(net.xp.argmax(probs, axis=1)).astype(np.int64)
-        y_true = np.asarray(data.y_test, dtype=np.int64)
-        test = {**net.evaluate(data.x_test, data.y_test),
-                "balanced_accuracy": balanced_accuracy(y_true, y_pred, len(data.classes))}
-
-    sched = opt.schedule.get_config()["type"] if hasattr(opt.schedule, "get_config") else "custom"
-    net.info.update({
-        "dataset": data.name,
-        "classes": list(data.classes),
-        "preprocessing": _preprocessing(data.name),
-        "training": {
-            "model": model_name, "epochs": len(history.get("loss", [])), "batch_size": batch_size,
-            "optimizer": type(opt).__name__, "lr": opt.base_lr, "schedule": sched,
-            "weight_decay": opt.weight_decay, "augment": aug_name, "seed": seed,
-            "backend": net.backend.spec, "seconds": round(seconds, 2),
-            "train_samples": int(len(y_train)), "validation_samples": int(n_val),
-            "test_samples": 0 if y_true is None else int(len(y_true)),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
-        "history": {k: [float(v) for v in vs] for k, vs in history.items()},
-        "metrics": {
-            **({"val_accuracy": history["val_accuracy"][-1]} if history.get("val_accuracy") else {}),
-            **({f"test_{k}": v for k, v in test.items()} if test else {}),
-        },
-    })
+    test, y_true, y_pred = _test_scores(net, data)
+    opt = net.optimizer
+    summary = TrainingSummary(
+        model=model_name, epochs=len(history.get("loss", [])), batch_size=batch_size,
+        optimizer=type(opt).__name__, lr=opt.base_lr, schedule=opt.schedule_name,
+        weight_decay=opt.weight_decay, augment=aug_name, seed=seed, backend=net.backend.spec,
+        seconds=round(seconds, 2), train_samples=int(len(data.y_train)), validation_samples=n_val,
+        test_samples=0 if y_true is None else int(len(y_true)),
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    _record(net, data, summary, history, test)
     path = None
     if save is not None:
-        from .io import save_model
+        from ..io import save_model
 
         path = save_model(net, save)
-    result = TrainResult(net, history, test, data.name, data.classes, seconds, path, y_true, y_pred)
     if verbose and test is not None:
         print(f"test accuracy {test['accuracy']:.2%} (balanced {test['balanced_accuracy']:.2%}) "
               f"after {seconds:.1f} s" + (f"; saved to {path}" if path else ""), flush=True)
-    return result
+    return TrainResult(net, history, test, data.name, data.classes, seconds, path, y_true, y_pred)

@@ -1,0 +1,194 @@
+"""The :class:`Backend` base class: one array library on one device.
+
+The base class *is* the generic Array API implementation: every method is written against the
+standard, so any compliant library runs through it. Subclasses (``numpy.py``, ``cupy.py``,
+``torch.py``) override only what their library does faster or differently (a device context, an
+on-device random generator, ``out=`` buffers), and ``tests/test_backend_kernels.py`` checks every
+override against this reference. :meth:`Backend.reference` gives the reference for any backend.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["Array", "Backend", "BackendError", "HostRandom", "Shape"]
+
+Array = Any  # an array of the backend's library (the standard has no common type)
+Shape = tuple[int, ...]
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that is unknown, not installed or has no usable device."""
+
+
+class HostRandom:
+    """Random numbers drawn on the host with NumPy's PCG64, then moved to the backend's device.
+
+    The Array API standard has no random numbers; this is the portable source.
+    """
+
+    def __init__(self, backend: Backend, seed: int | None):
+        self.backend = backend
+        self.generator = np.random.default_rng(seed)
+
+    def permutation(self, n: int) -> Array:
+        """A random permutation of ``range(n)`` as an int64 index array on the device."""
+        return self.backend.asarray(self.generator.permutation(n).astype(np.int64))
+
+    def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array:
+        host = self.generator.uniform(low, high, size=shape)
+        return self.backend.asarray(host, dtype=self.backend.float_dtype(dtype))
+
+    def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array:
+        host = self.generator.normal(mean, std, size=shape)
+        return self.backend.asarray(host, dtype=self.backend.float_dtype(dtype))
+
+
+class Backend:
+    """An Array API namespace ``xp`` on one ``device``, with a random source and hot kernels.
+
+    Attributes:
+        name: the library's name in backend specs (``"numpy"``, ``"array_api_strict"``, ...).
+        xp: the Array API namespace (array-api-compat's wrapper where one is needed).
+        device: the device object arrays are created on.
+        module: the library's own module (``numpy``, ``cupy``, ``torch``, ...).
+    """
+
+    #: the name this class answers to in :func:`~anynet.backend.get_backend` (the generic class
+    #: answers to the module name of whichever library it serves)
+    library: ClassVar[str] = ""
+    #: how to install the library, for error messages
+    install_hint: ClassVar[str] = ""
+    #: arrays live in host memory, where reading their values back costs no device sync
+    on_host: ClassVar[bool] = False
+
+    def __init__(self, xp: Any, device: Any, module: Any, name: str | None = None):
+        self.xp, self.device, self.module = xp, device, module
+        self.name = name or self.library or module.__name__
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def device_label(self) -> str:
+        """The device as written after the colon of a spec: its index among the namespace's
+        devices (``__array_namespace_info__().devices()``)."""
+        devices = list(self.xp.__array_namespace_info__().devices())
+        return str(devices.index(self.device)) if self.device in devices else str(self.device)
+
+    @property
+    def spec(self) -> str:
+        """A string that :func:`~anynet.backend.get_backend` turns back into this backend."""
+        return f"{self.name}:{self.device_label}"
+
+    @property
+    def version(self) -> str:
+        return str(getattr(self.module, "__version__", "?"))
+
+    def describe_devices(self) -> list[str]:
+        """One line per accelerator this backend can use (empty for host-only backends)."""
+        return []
+
+    def reference(self) -> Backend:
+        """The generic Array API implementation on the same namespace and device: what every
+        override of this class must agree with."""
+        return Backend(self.xp, self.device, self.module, name=self.name)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.spec == self.spec  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.spec))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec!r})"
+
+    # ------------------------------------------------------------------ dtypes and data
+    @functools.cached_property
+    def float_dtypes(self) -> tuple[str, ...]:
+        """The real floating dtypes the device supports (``float32``, usually ``float64``)."""
+        info = self.xp.__array_namespace_info__()
+        return tuple(info.dtypes(device=self.device, kind="real floating"))
+
+    def float_dtype(self, dtype=None):
+        """The namespace's float dtype for ``"float32"`` (default), ``"float64"`` or a dtype."""
+        if dtype is None:
+            return self.xp.float32
+        if isinstance(dtype, str):
+            if dtype not in ("float32", "float64"):
+                raise ValueError(f"unsupported float dtype {dtype!r}: use 'float32' or 'float64'")
+            if dtype not in self.float_dtypes:
+                raise BackendError(f"{self.spec} has no {dtype} (it has {', '.join(self.float_dtypes)}); "
+                                   "use dtype='float32'")
+            return getattr(self.xp, dtype)
+        if isinstance(dtype, type | np.dtype) and np.dtype(dtype).kind == "f":
+            return getattr(self.xp, np.dtype(dtype).name)
+        return dtype
+
+    def owns(self, a: Any) -> bool:
+        """True when ``a`` is already an array of this backend's library."""
+        namespace = getattr(a, "__array_namespace__", None)
+        return namespace is not None and namespace() is self.module
+
+    def asarray(self, a: Any, dtype=None) -> Array:
+        """``a`` (host data or an array of any backend) as an array on this backend's device.
+
+        ``dtype`` may be a namespace dtype or ``"float32"`` / ``"float64"``; ``None`` keeps the
+        kind of ``a`` (host float64 is *not* narrowed: pass the dtype you want).
+        """
+        if isinstance(dtype, str):
+            dtype = self.float_dtype(dtype)
+        if not self.owns(a):
+            from .registry import to_numpy
+
+            a = to_numpy(a)
+        return self.xp.asarray(a, dtype=dtype, device=self.device)
+
+    def to_host(self, a: Array) -> np.ndarray:
+        """A host NumPy copy (or view) of an array of this backend (through DLPack)."""
+        try:
+            return np.from_dlpack(a)
+        except (TypeError, RuntimeError, BufferError, AttributeError):
+            return np.asarray(a)
+
+    def zeros(self, shape: Shape, dtype=None) -> Array:
+        return self.xp.zeros(shape, dtype=self.float_dtype(dtype), device=self.device)
+
+    def random(self, seed: int | None = None) -> HostRandom:
+        """A random-number source with ``permutation``, ``uniform`` and ``normal``."""
+        return HostRandom(self, seed)
+
+    # ------------------------------------------------------------------ hot kernels
+    def scratch_like(self, param: Array) -> Array | None:
+        """A work buffer for :meth:`adam_update` (the generic path needs none)."""
+        return None
+
+    def adam_update(self, param: Array, grad: Array, m: Array, v: Array, scratch: Array | None,
+                    beta1: float, beta2: float, step_size: float, eps: float) -> None:
+        """One Adam step, in place on ``param``, ``m`` and ``v``::
+
+            m <- beta1 m + (1 - beta1) g
+            v <- beta2 v + (1 - beta2) g^2
+            param <- param - step_size * (m / (sqrt(v) + eps))
+
+        ``step_size`` and ``eps`` already carry the bias corrections (see ``Adam.step``).
+        """
+        xp = self.xp
+        m *= beta1
+        m += (1.0 - beta1) * grad
+        v *= beta2
+        g2 = grad * grad
+        g2 *= 1.0 - beta2
+        v += g2
+        d = xp.sqrt(v)
+        d += eps
+        d = m / d
+        d *= step_size
+        param -= d
+
+    def flush_small(self, a: Array, threshold: float) -> None:
+        """Set entries of ``a`` with ``|a| < threshold`` to zero, in place (keeps Adam's
+        moments out of the float subnormal range; see ``anynet.optimizers.FLUSH_BELOW``)."""
+        xp = self.xp
+        a[...] = xp.where(xp.abs(a) < threshold, 0.0, a)

@@ -1,0 +1,103 @@
+"""CuPy on a CUDA GPU: arrays made inside the device's context, CuPy's own generator (so
+shuffles, dropout masks and noise never cross the bus), and the GPUs' names for ``anynet info``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .base import Array, Backend, BackendError, Shape
+
+__all__ = ["CupyBackend", "CupyRandom"]
+
+
+def _cuda_device_count(cupy: Any) -> int:
+    try:
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # no driver, no device, broken install: all mean "no GPU"
+        return 0
+
+
+class CupyBackend(Backend):
+    library = "cupy"
+    install_hint = "pip install 'anynet[gpu]' (CuPy for CUDA 12; it also needs an NVIDIA GPU and driver)"
+
+    @classmethod
+    def import_module(cls) -> Any:
+        return importlib.import_module("cupy")
+
+    @classmethod
+    def device_count(cls) -> int:
+        """Usable CUDA devices (0 when CuPy is missing or no GPU is usable)."""
+        try:
+            return _cuda_device_count(cls.import_module())
+        except ImportError:
+            return 0
+
+    @classmethod
+    def create(cls, device: str | None = None) -> CupyBackend:
+        cupy = cls.import_module()
+        count = _cuda_device_count(cupy)
+        if count == 0:
+            raise BackendError("backend 'cupy' needs a CUDA GPU, and none is usable on this machine")
+        index = int(device) if device not in (None, "", "cuda") else 0
+        if not 0 <= index < count:
+            raise BackendError(f"cupy device {index} does not exist; this machine has {count} GPU(s)")
+        from array_api_compat import cupy as xp
+
+        return cls(xp, cupy.cuda.Device(index), cupy)
+
+    @property
+    def device_label(self) -> str:
+        return str(self.device.id)
+
+    def describe_devices(self) -> list[str]:
+        runtime = self.module.cuda.runtime
+        names = [runtime.getDeviceProperties(i)["name"] for i in range(runtime.getDeviceCount())]
+        return [f"cupy:{i}  {n.decode() if isinstance(n, bytes) else n}" for i, n in enumerate(names)]
+
+    def owns(self, a) -> bool:
+        return isinstance(a, self.module.ndarray)
+
+    def asarray(self, a, dtype=None) -> Array:
+        if isinstance(dtype, str):
+            dtype = self.float_dtype(dtype)
+        if not self.owns(a):
+            from .registry import to_numpy
+
+            a = to_numpy(a)
+        with self.device:
+            return self.xp.asarray(a, dtype=dtype)
+
+    def to_host(self, a):
+        return a.get()
+
+    def zeros(self, shape: Shape, dtype=None) -> Array:
+        with self.device:
+            return self.xp.zeros(shape, dtype=self.float_dtype(dtype))
+
+    def random(self, seed: int | None = None) -> CupyRandom:
+        return CupyRandom(self, seed)
+
+
+class CupyRandom:
+    """CuPy's own generator on the backend's GPU."""
+
+    def __init__(self, backend: CupyBackend, seed: int | None):
+        self.backend = backend
+        with backend.device:
+            self.generator = backend.module.random.RandomState(seed)
+
+    def permutation(self, n: int) -> Array:
+        with self.backend.device:
+            return self.generator.permutation(n).astype(self.backend.module.int64)
+
+    def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array:
+        with self.backend.device:
+            out = self.generator.uniform(low, high, size=shape)
+            return out.astype(self.backend.float_dtype(dtype), copy=False)
+
+    def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array:
+        with self.backend.device:
+            out = self.generator.normal(mean, std, size=shape)
+            return out.astype(self.backend.float_dtype(dtype), copy=False)

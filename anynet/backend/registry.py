@@ -1,0 +1,130 @@
+"""Finding backends: by name (:func:`get_backend`), by array (:func:`backend_of`), and which
+ones this machine can use (:func:`available_backends`)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from .base import Backend, BackendError
+from .cupy import CupyBackend
+from .generic import INSTALL_HINTS, GenericBackend
+from .numpy import NumpyBackend
+from .torch import TorchBackend
+
+__all__ = ["ALIASES", "KNOWN", "available_backends", "backend_of", "get_backend", "to_numpy"]
+
+#: libraries with a backend class of their own; any other compliant library is served generically
+_CLASSES: dict[str, type[Backend]] = {cls.library: cls for cls in (NumpyBackend, CupyBackend, TorchBackend)}
+#: the libraries anynet is tested with, in the order ``available_backends`` lists them
+KNOWN = ("numpy", "cupy", "torch", "array_api_strict")
+#: names that stand for a backend: ``"cpu"`` is the host backend, whatever library serves it
+ALIASES = {"cpu": "numpy"}
+
+
+def _create(name: str, device: str | None) -> Backend:
+    cls = _CLASSES.get(name)
+    if cls is None:
+        return GenericBackend.create(name, device)
+    try:
+        return cls.create(device)  # type: ignore[attr-defined,no-any-return]
+    except ImportError as exc:
+        raise BackendError(f"backend {name!r} is not installed ({exc}); install it with: "
+                           f"{cls.install_hint}") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(name: str, device: str | None) -> Backend:
+    return _create(name, device)
+
+
+def get_backend(spec: str | Backend | None = "auto") -> Backend:
+    """The backend named by ``spec``: ``"numpy"``, ``"cupy"``, ``"cupy:1"``, ``"torch"``,
+    ``"torch:cuda"``, ``"array_api_strict:device1"``, any other installed Array API library by
+    its module name, ``"cpu"`` (the host backend) or ``"auto"`` (CuPy when a CUDA GPU is
+    usable, else the host backend)."""
+    if isinstance(spec, Backend):
+        return spec
+    if spec is None:
+        spec = "auto"
+    if not isinstance(spec, str):
+        raise BackendError(f"a backend is named by a string such as 'numpy', not {spec!r}")
+    name, _, device = spec.strip().partition(":")
+    name = name.lower().replace("-", "_")
+    name = ALIASES.get(name, name)
+    if name == "auto":
+        if device:
+            raise BackendError("'auto' takes no device; name the backend, e.g. 'cupy:1'")
+        return _cached(CupyBackend.library, None) if CupyBackend.device_count() else get_backend("cpu")
+    try:
+        return _cached(name, device or None)
+    except BackendError as exc:
+        raise BackendError(f"{exc}; choose one of {', '.join(KNOWN)}, 'cpu' or 'auto' "
+                           f"(usable here: {', '.join(available_backends()) or 'none'})") from None
+
+
+def available_backends() -> list[str]:
+    """Backends that import and have a usable device on this machine."""
+    found = []
+    for name in KNOWN:
+        try:
+            backend = _cached(name, None)
+        except BackendError:
+            continue
+        found.append(name)
+        if isinstance(backend, TorchBackend) and backend.module.cuda.is_available():
+            found.append("torch:cuda")
+    return found
+
+
+def unavailable_backends() -> dict[str, str]:
+    """Why each known backend that is not usable here is not (``anynet info`` shows this)."""
+    reasons = {}
+    for name in KNOWN:
+        try:
+            _create(name, None)
+        except BackendError as exc:
+            reasons[name] = str(exc)
+    return reasons
+
+
+def backend_of(a: Any) -> Backend:
+    """The backend an array belongs to: its library and its device."""
+    if isinstance(a, np.ndarray):
+        return get_backend("cpu")
+    library = type(a).__module__.split(".")[0]
+    cls = _CLASSES.get(library)
+    if cls is not None:
+        return _with_device(cls, a)
+    namespace = getattr(a, "__array_namespace__", None)
+    if namespace is None:
+        raise BackendError(f"arrays of type {type(a).__name__} are not supported")
+    module = namespace()
+    return GenericBackend(module, a.device, module, name=module.__name__)
+
+
+def _with_device(cls: type[Backend], a: Any) -> Backend:
+    backend = _cached(cls.library, None)
+    if backend.device == a.device:
+        return backend
+    twin = backend.reference()
+    return type(backend)(twin.xp, a.device, twin.module)
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """Any supported array (NumPy, CuPy, PyTorch, array-api-strict, ...) or nested list as host
+    NumPy data."""
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "__array_namespace__") or type(a).__module__.split(".")[0] in _CLASSES:
+        return backend_of(a).to_host(a)
+    return np.asarray(a)
+
+
+def install_hint(name: str) -> str:
+    """How to install the library behind backend ``name``."""
+    cls = _CLASSES.get(name)
+    return cls.install_hint if cls is not None else INSTALL_HINTS.get(name, f"pip install {name}")
+

@@ -1,0 +1,94 @@
+"""PyTorch tensors on the CPU or a CUDA GPU, with PyTorch's own generator on the device."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+
+from .base import Array, Backend, BackendError, Shape
+
+__all__ = ["TorchBackend", "TorchRandom"]
+
+
+class TorchBackend(Backend):
+    library = "torch"
+    install_hint = ("pip install torch --index-url https://download.pytorch.org/whl/cpu "
+                    "(the CPU build; see pytorch.org for CUDA builds)")
+
+    @classmethod
+    def import_module(cls) -> Any:
+        return importlib.import_module("torch")
+
+    @classmethod
+    def create(cls, device: str | None = None) -> TorchBackend:
+        torch = cls.import_module()
+        try:
+            dev = torch.device(device or "cpu")
+        except RuntimeError as exc:
+            raise BackendError(f"torch has no device {device!r} ({exc})") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise BackendError(f"backend 'torch:{device}' needs a CUDA GPU, and PyTorch sees none "
+                               "here; use 'torch' (CPU) instead")
+        from array_api_compat import torch as xp
+
+        return cls(xp, dev, torch)
+
+    @property
+    def device_label(self) -> str:
+        return str(self.device)
+
+    def describe_devices(self) -> list[str]:
+        cuda = self.module.cuda
+        if self.device.type != "cuda":
+            return []
+        return [f"torch:cuda:{i}  {cuda.get_device_name(i)}" for i in range(cuda.device_count())]
+
+    def owns(self, a) -> bool:
+        return isinstance(a, self.module.Tensor)
+
+    def asarray(self, a, dtype=None) -> Array:
+        if isinstance(dtype, str):
+            dtype = self.float_dtype(dtype)
+        if not self.owns(a):
+            from .registry import to_numpy
+
+            a = to_numpy(a)
+            if isinstance(a, np.ndarray) and not a.flags.writeable:
+                a = a.copy()  # torch refuses to wrap read-only memory (np.frombuffer, mmap)
+        return self.xp.asarray(a, dtype=dtype, device=self.device)
+
+    def to_host(self, a) -> np.ndarray:
+        return a.detach().cpu().numpy()
+
+    def random(self, seed: int | None = None) -> TorchRandom:
+        return TorchRandom(self, seed)
+
+
+class TorchRandom:
+    """PyTorch's own generator on the tensor's device (CPU or CUDA)."""
+
+    def __init__(self, backend: TorchBackend, seed: int | None):
+        self.backend = backend
+        self.generator = backend.module.Generator(device=backend.device)
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(int(seed))
+
+    def permutation(self, n: int) -> Array:
+        torch = self.backend.module
+        return torch.randperm(n, generator=self.generator, device=self.backend.device)
+
+    def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array:
+        out = self.backend.module.rand(tuple(shape), generator=self.generator,
+                                       device=self.backend.device,
+                                       dtype=self.backend.float_dtype(dtype))
+        return out * (high - low) + low if (low, high) != (0.0, 1.0) else out
+
+    def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array:
+        out = self.backend.module.randn(tuple(shape), generator=self.generator,
+                                        device=self.backend.device,
+                                        dtype=self.backend.float_dtype(dtype))
+        return out * std + mean if (mean, std) != (0.0, 1.0) else out

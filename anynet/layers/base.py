@@ -1,0 +1,76 @@
+"""The Layer contract.
+
+A layer is bound to a backend once and is then a pure function of its parameters:
+
+- ``build(backend, input_shape, dtype=..., rng=...)`` creates the parameters for inputs of
+  shape ``(batch, *input_shape)`` and returns the output shape (without the batch axis).
+  Initial weights are drawn on the host from ``rng`` (a ``numpy.random.Generator``), so one seed
+  gives the same weights on every backend.
+- ``forward(x, training)`` returns ``(y, ctx)``: the output and what the backward pass needs
+  (``None`` when not training). Nothing is stored on the layer, so several threads can run one
+  model at once.
+- ``backward(ctx, grad, need_input_grad)`` returns ``(grad_input, grads)``: the gradient with
+  respect to the input (``None`` when not needed: a network's first layer skips that matmul) and
+  a dict of parameter gradients with the keys of ``params``.
+- ``get_config()`` returns the constructor arguments, so a model can be rebuilt from a file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backend import Array, Backend, Shape
+
+__all__ = ["Layer", "Grads"]
+
+Grads = dict[str, Array]
+
+
+class Layer:
+    """Base class: a layer without parameters. Subclasses override ``forward`` and
+    ``backward``; layers with parameters also override ``init_params``."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Array] = {}
+        self.backend: Backend | None = None
+        self.xp: Any = None
+        self.dtype: Any = None
+        self.input_shape: Shape | None = None
+
+    # ------------------------------------------------------------------ construction
+    def build(self, backend: Backend, input_shape: Shape, *, dtype=None,
+              rng: np.random.Generator | None = None) -> Shape:
+        """Bind the layer to ``backend`` and create its parameters; returns the output shape."""
+        self.backend, self.xp, self.dtype = backend, backend.xp, backend.float_dtype(dtype)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        out = self.output_shape(self.input_shape)
+        host = self.init_params(np.random.default_rng(0) if rng is None else rng)
+        self.params = {name: backend.asarray(value, dtype=self.dtype) for name, value in host.items()}
+        return out
+
+    def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Initial parameters as host arrays (none for this layer)."""
+        return {}
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {}
+
+    # ------------------------------------------------------------------ passes
+    def forward(self, x: Array, training: bool = False) -> tuple[Array, Any]:
+        raise NotImplementedError
+
+    def backward(self, ctx: Any, grad: Array, need_input_grad: bool = True) -> tuple[Array | None, Grads]:
+        raise NotImplementedError
+
+    def __call__(self, x: Array) -> Array:
+        """Inference: the output alone."""
+        return self.forward(x, training=False)[0]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
