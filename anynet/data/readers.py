@@ -2,22 +2,31 @@
 
 - IDX (``*-idx3-ubyte`` images, ``*-idx1-ubyte`` labels), gzipped or raw: the format of
   MNIST and EMNIST (http://yann.lecun.com/exdb/mnist/). Header, dimensions and the exact
-  byte count are checked.
-- Kaggle-style CSV: one image per row, ``label,p1,...,p784``, with or without a header row.
+  byte count are checked; trailing bytes after the data are refused.
+- Kaggle-style CSV: one image per row, ``label,p1,...,p784``, with or without a header row;
+  UTF-8, LF or CRLF line ends.
 - The EMNIST mapping file: ``label unicode`` per line (``label upper lower`` for letters),
   CRLF or LF line ends.
 
-Every problem raises :class:`DataError` naming the file and what is wrong. Nothing here
-changes orientation: EMNIST images come back as stored (transposed); see
-:func:`anynet.data.load` for upright images.
+Every problem raises :class:`DataError` naming the file and what is wrong. Files are read
+as streams (gzip decompressed by content, not by name) under the size limits below, which
+are checked before anything large is allocated, so a hostile file (a gzip bomb, a header
+that lies) is refused without exhausting memory. Nothing here changes orientation: EMNIST
+images come back as stored (transposed); see :func:`anynet.data.load` for upright images.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
+import os
+import re
+import stat
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,68 +42,154 @@ __all__ = [
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+MAX_IDX_DIMS = 4  # the IDX format allows 255; MNIST-style data needs 1 (labels) or 3 (images)
+
+#: Largest IDX payload accepted, in bytes (1 GiB), checked against the header's dimensions
+#: before anything is allocated or decompressed. The largest real file, EMNIST byclass
+#: train images (697,932 x 28 x 28), holds 547 MB; this leaves about 2x headroom.
+MAX_IDX_BYTES = 1 << 30
+
+#: Largest CSV accepted, in bytes of (decompressed) text (2 GiB): the file size is checked
+#: before reading, decompressed text as it streams. EMNIST byclass train as a Kaggle CSV
+#: is about 1.35 GB (1,935 bytes a row on average, 697,932 rows).
+MAX_CSV_BYTES = 2 << 30
+
+#: A gzip file may decompress to at most ``GZIP_FREE_BYTES + MAX_GZIP_RATIO x`` its own
+#: (compressed) size. Real MNIST/EMNIST files expand 2-9x; a gzip bomb of zeros about 1000x.
+#: Small files (blank test images) may expand more, hence the free allowance.
+MAX_GZIP_RATIO = 100
+GZIP_FREE_BYTES = 16 << 20
+
+#: Largest EMNIST mapping file accepted (64 KiB; the real ones are under 1 kB).
+MAX_MAPPING_BYTES = 64 << 10
+
+_CHUNK = 4 << 20  # bytes decompressed per read: bounds the temporary copies
+_PEEK = 64 << 10  # trailing bytes read (and counted) after an IDX payload
+_CSV_ROWS = 2048  # rows parsed per numpy call
 
 
 class DataError(ValueError):
     """A data file is missing, corrupt, truncated or does not hold what was expected."""
 
 
-def _read_bytes(path) -> bytes:
-    """The file's bytes, decompressed when it is gzip (by content, not by name)."""
-    path = Path(path)
+class _Source(NamedTuple):
+    """An open data file: its (decompressed) content and what is known of its size."""
+
+    stream: object  # binary file object: the decompressed content
+    raw: object  # the file on disk (its position = compressed bytes consumed)
+    size: int | None  # bytes on disk; None when not a regular file
+    gz: bool
+
+
+def _expands_too_much(nbytes: int, compressed: int) -> bool:
+    """Whether ``nbytes`` of output from ``compressed`` bytes of gzip looks like a gzip bomb."""
+    return nbytes > GZIP_FREE_BYTES + MAX_GZIP_RATIO * compressed
+
+
+@contextmanager
+def _open_data(path: Path):
+    """Open ``path`` as a :class:`_Source`, through gzip when it is one (by content, not name).
+
+    Read errors inside the ``with`` block become a :class:`DataError` naming the file.
+    """
     try:
-        raw = path.read_bytes()
+        raw = open(path, "rb")  # noqa: SIM115 -- closed by the with below; errors differ
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
-    if raw[:2] == b"\x1f\x8b":
+    with raw:
+        st = os.fstat(raw.fileno())
+        size = st.st_size if stat.S_ISREG(st.st_mode) else None
+        gz = False
         try:
-            return gzip.decompress(raw)
+            start = raw.peek(4)[:4]
+            gz = start[:2] == b"\x1f\x8b"
+            if not gz and path.suffix == ".gz":
+                raise DataError(f"{path}: named .gz but is not a gzip file (starts with {start!r})")
+            yield _Source(gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw, raw, size, gz)
         except EOFError:
             raise DataError(
-                f"{path}: truncated gzip file ({len(raw)} bytes; the download was probably "
+                f"{path}: truncated gzip file ({size} bytes; the download was probably "
                 "interrupted); delete it and fetch it again"
             ) from None
         except (OSError, zlib.error) as exc:  # BadGzipFile is an OSError; CRC errors too
+            if not gz:
+                raise DataError(f"{path}: cannot read ({exc})") from None
             raise DataError(f"{path}: corrupt gzip file ({exc}); delete it and fetch it again") from None
-    if path.suffix == ".gz":
-        raise DataError(f"{path}: named .gz but is not a gzip file (starts with {raw[:4]!r})")
-    return raw
+
+
+def _idx_dims(stream, path: Path) -> tuple[int, ...]:
+    """Read and check an IDX header (magic, type code, dimensions); return the dimensions."""
+    head = stream.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: only {len(head)} bytes, too short for an IDX header")
+    zero, dtype_code, ndim = struct.unpack(">HBB", head)
+    magic = struct.unpack(">I", head)[0]
+    if zero != 0 or ndim == 0 or ndim > MAX_IDX_DIMS:
+        raise DataError(
+            f"{path}: bad IDX magic number {magic} (0x{magic:08x}); expected {IMAGES_MAGIC} "
+            f"for images or {LABELS_MAGIC} for labels"
+            + (f" (it claims {ndim} dimensions, at most {MAX_IDX_DIMS} are read)" if zero == 0 else "")
+            + ". Is this an IDX file?"
+        )
+    if dtype_code != 0x08:
+        raise DataError(f"{path}: IDX type code 0x{dtype_code:02x} is not supported (only 0x08, unsigned byte)")
+    body = stream.read(4 * ndim)
+    if len(body) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({4 + len(body)} bytes, need {4 + 4 * ndim})")
+    return struct.unpack(f">{ndim}I", body)
+
+
+def _read_into(stream, dims: tuple[int, ...]) -> tuple[np.ndarray, int]:
+    """A new uint8 array of shape ``dims`` filled from ``stream`` in bounded chunks; bytes read."""
+    buf = np.empty(dims, dtype=np.uint8)
+    view, got, n = memoryview(buf.reshape(-1)), 0, buf.size
+    while got < n:
+        k = stream.readinto(view[got : got + _CHUNK])
+        if not k:
+            break
+        got += k
+    return buf, got
 
 
 def read_idx(path) -> np.ndarray:
     """Read an IDX file of unsigned bytes (``.gz`` or raw) into a uint8 array of its shape.
 
-    Checks the magic number (two zero bytes, type code 0x08 = uint8, number of dimensions),
-    that no dimension is zero-sized when it should not be, and that the payload has exactly
-    ``prod(dims)`` bytes.
+    Checks the magic number (two zero bytes, type code 0x08 = uint8, 1..4 dimensions), that
+    the size the header claims is within :data:`MAX_IDX_BYTES` (and, gzipped, within
+    :data:`MAX_GZIP_RATIO` of the file) before allocating, and that the payload has exactly
+    ``prod(dims)`` bytes, reading at most a few kB beyond them.
     """
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: only {len(data)} bytes, too short for an IDX header")
-    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    magic = struct.unpack(">I", data[:4])[0]
-    if zero != 0 or ndim == 0 or ndim > 4:
-        raise DataError(
-            f"{path}: bad IDX magic number {magic} (0x{magic:08x}); expected {IMAGES_MAGIC} "
-            f"for images or {LABELS_MAGIC} for labels. Is this an IDX file?"
-        )
-    if dtype_code != 0x08:
-        raise DataError(f"{path}: IDX type code 0x{dtype_code:02x} is not supported (only 0x08, unsigned byte)")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, need {header})")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise DataError(
-            f"{path}: IDX file {what}: header says shape {tuple(dims)} = {expected} bytes, "
-            f"file holds {len(data)} bytes"
-        )
-    # copy: a writable array that owns its memory (torch.asarray warns on read-only arrays)
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+    path = Path(path)
+    with _open_data(path) as src:
+        dims = _idx_dims(src.stream, path)
+        header, n = 4 + 4 * len(dims), math.prod(dims)
+        claim = f"header says shape {dims} = {header + n} bytes"
+        if n > MAX_IDX_BYTES:
+            raise DataError(
+                f"{path}: IDX {claim}, over the limit of {MAX_IDX_BYTES} bytes "
+                "(anynet.data.readers.MAX_IDX_BYTES); refusing to read it"
+            )
+        if src.gz and src.size is not None and _expands_too_much(header + n, src.size):
+            raise DataError(
+                f"{path}: IDX {claim}, but the gzip file is only {src.size} bytes (more than "
+                f"{MAX_GZIP_RATIO}x expansion): refusing a likely gzip bomb"
+            )
+        if not src.gz and src.size is not None and src.size != header + n:
+            _wrong_size(path, claim, header + n, src.size)  # before allocating anything
+        data, got = _read_into(src.stream, dims)
+        extra = len(src.stream.read(_PEEK)) if got == n else 0
+    if got < n or extra:
+        _wrong_size(path, claim, header + n, header + got + extra, extra == _PEEK)
+    return data
+
+
+def _wrong_size(path, claim: str, expected: int, actual: int, at_least: bool = False):
+    """Raise the DataError for an IDX file of ``actual`` bytes where ``expected`` were due."""
+    what = "truncated" if actual < expected else "has trailing bytes"
+    holds = f"at least {actual}" if at_least else str(actual)
+    raise DataError(f"{path}: IDX file {what}: {claim}, file holds {holds} bytes")
 
 
 def read_idx_images(path, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
@@ -160,49 +255,113 @@ def read_csv(path, num_classes: int | None = 10, offset: int = 0, pixels: int = 
     """``(images (n,28,28) uint8, labels (n,) int64)`` from a Kaggle-style CSV.
 
     Each row is ``label,p1,...,p784`` (pixels row-major, 0..255). A first row that is not
-    numeric (``label,pixel0,...``) is taken as a header and skipped. ``.gz`` files are read
-    transparently. Images are returned as stored (the EMNIST Kaggle CSVs are transposed).
+    numeric (``label,pixel0,...``) is taken as a header and skipped; blank lines are skipped.
+    Gzipped files are read transparently. Images are returned as stored (the EMNIST Kaggle
+    CSVs are transposed). Errors name the line (counted from 1, header and blank lines
+    included). Files over :data:`MAX_CSV_BYTES` of text are refused.
     """
     path = Path(path)
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", newline="") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
-    lines = text.splitlines()
-    start = 0
-    if lines and not lines[0].split(",")[0].strip().lstrip("-").isdigit():
-        start = 1  # header row
-    rows = [ln for ln in lines[start:] if ln.strip()]
-    if not rows:
+    images, labels = [], []
+    with _open_data(path) as src:
+        if src.size is not None and src.size > MAX_CSV_BYTES:
+            raise DataError(
+                f"{path}: {src.size} bytes, over the limit of {MAX_CSV_BYTES} bytes "
+                "(anynet.data.readers.MAX_CSV_BYTES); refusing to read it"
+            )
+        for rows in _csv_chunks(src, path, pixels + 1):
+            table = _csv_table(rows, path)
+            labels.append(table[:, 0].copy())  # not a view: it would keep the table alive
+            images.append(table[:, 1:].astype(np.uint8))
+    if not labels:
         raise DataError(f"{path}: no data rows")
-    width = pixels + 1
-    for i, row in enumerate(rows):
-        count = row.count(",") + 1
+    labels = np.concatenate(labels) - offset
+    _check_labels(labels, num_classes, path, offset)
+    pix = np.concatenate(images)
+    side = int(round(pixels**0.5))
+    shape = (len(pix), side, side) if side * side == pixels else (len(pix), pixels)
+    return pix.reshape(shape), labels
+
+
+def _csv_lines(src: _Source, path: Path, width: int):
+    """``(line number, text)`` of each non-blank line: UTF-8, bounded length and total size."""
+    max_line = 16 * width + 1024  # real rows take at most 4 bytes a field
+    total = 0
+    lineno = 0
+    while line := src.stream.readline(max_line + 1):
+        lineno += 1
+        total += len(line)
+        if len(line) > max_line:
+            raise DataError(
+                f"{path}: line {lineno} is longer than {max_line} bytes; not a CSV of "
+                f"{width} columns (or no line breaks)"
+            )
+        if total > MAX_CSV_BYTES:
+            raise DataError(
+                f"{path}: more than {MAX_CSV_BYTES} bytes of text at line {lineno}, over the "
+                "limit (anynet.data.readers.MAX_CSV_BYTES); refusing to read on"
+            )
+        if src.gz and total > GZIP_FREE_BYTES and _expands_too_much(total, src.raw.tell()):
+            raise DataError(
+                f"{path}: decompresses to {total} bytes by line {lineno} from {src.raw.tell()} "
+                f"bytes of gzip (more than {MAX_GZIP_RATIO}x): refusing a likely gzip bomb"
+            )
+        try:
+            text = line.decode("utf-8-sig" if lineno == 1 else "utf-8")  # -sig: drop a BOM
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}: line {lineno} is not valid UTF-8 ({exc.reason}, byte {exc.start + 1} of the line)"
+            ) from None
+        if text.strip():
+            yield lineno, text.rstrip("\r\n")
+
+
+def _csv_chunks(src: _Source, path: Path, width: int):
+    """Lists of at most ``_CSV_ROWS`` data rows ``(line number, text)``, each ``width`` fields."""
+    rows, first = [], True
+    for lineno, text in _csv_lines(src, path, width):
+        if first:
+            first = False
+            if not text.split(",")[0].strip().lstrip("-").isdigit():
+                continue  # header row
+        count = text.count(",") + 1
         if count != width:
             raise DataError(
-                f"{path}: line {i + start + 1} has {count} columns, expected {width} "
-                f"(label + {pixels} pixels)"
+                f"{path}: line {lineno} has {count} columns, expected {width} "
+                f"(label + {width - 1} pixels)"
             )
+        rows.append((lineno, text))
+        if len(rows) == _CSV_ROWS:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
+_INT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*")
+
+
+def _csv_table(rows: list, path: Path) -> np.ndarray:
+    """The int64 table of ``rows``, each pixel checked to lie in 0..255 (labels are not)."""
     try:
-        table = np.loadtxt(rows, delimiter=",", dtype=np.int64, ndmin=2)
-    except ValueError as exc:
-        raise DataError(f"{path}: non-integer value in the table ({exc})") from None
-    pix = table[:, 1:]
-    if pix.min() < 0 or pix.max() > 255:
-        bad = int(np.argmax((pix < 0).any(axis=1) | (pix > 255).any(axis=1)))
+        texts = [t for _, t in rows]
+        table = np.loadtxt(texts, delimiter=",", dtype=np.int64, ndmin=2, comments=None)
+    except ValueError:
+        for lineno, text in rows:  # find the culprit, to name its line
+            for col, field in enumerate(text.split(","), 1):
+                where = f"{path}: line {lineno}, column {col}:"
+                if not _INT.fullmatch(field):
+                    raise DataError(f"{where} {field[:24]!r} is not an integer") from None
+                if abs(int(field)) >= 2**63:
+                    raise DataError(f"{where} {field.strip()[:24]} is out of range") from None
+        raise DataError(f"{path}: lines {rows[0][0]}..{rows[-1][0]}: unreadable values") from None
+    bad = ((table[:, 1:] < 0) | (table[:, 1:] > 255)).any(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        pix = table[i, 1:]
         raise DataError(
-            f"{path}: pixel values must lie in 0..255; line {bad + start + 1} has "
-            f"{int(pix[bad].min())}..{int(pix[bad].max())}"
+            f"{path}: pixel values must lie in 0..255; line {rows[i][0]} has {pix.min()}..{pix.max()}"
         )
-    labels = table[:, 0] - offset
-    _check_labels(labels, num_classes, path, offset)
-    side = int(round(pixels**0.5))
-    shape = (len(rows), side, side) if side * side == pixels else (len(rows), pixels)
-    return pix.astype(np.uint8).reshape(shape), labels
+    return table
 
 
 def read_mapping(path) -> tuple[str, ...]:
@@ -214,9 +373,16 @@ def read_mapping(path) -> tuple[str, ...]:
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("ascii")
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_MAPPING_BYTES + 1)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    if len(data) > MAX_MAPPING_BYTES:
+        raise DataError(f"{path}: over {MAX_MAPPING_BYTES} bytes, too large for a mapping file")
+    try:
+        text = data.decode("ascii")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not an ASCII mapping file ({exc})") from None
     chars: list[str] = []
