@@ -1,5 +1,5 @@
 """Accuracy benchmark: how far plain MLPs (no convolutions) go on MNIST and on the 47-class
-EMNIST stand-in, with anynet.train.
+EMNIST stand-in, with anynet.train().
 
 Targets (issue 4): MNIST test accuracy >= 98.5 % without augmentation and >= 99.2 % with
 augmentation (Simard et al. 2003 reached 99.3 % with a 784-800-10 MLP and elastic
@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 import anynet
-from anynet.callbacks import Callback
+from anynet.training import Callback
 from anynet.data import Augmenter, load
 
 #: The configurations, chosen on the validation split (see the module docstring).
@@ -168,7 +168,7 @@ def main(argv=None):
                       test_loss=result.test["loss"])
         print(f"\n{args.config}: test accuracy {result.test['accuracy']:.2%}, balanced accuracy "
               f"{result.test['balanced_accuracy']:.2%} ({ds.num_classes} classes), "
-              f"{result.model.info['training']['train_samples']:,} training images, {record['epochs_run']} epochs, "
+              f"{result.model.info.training.train_samples:,} training images, {record['epochs_run']} epochs, "
               f"{wall / 60:.1f} min wall")
     print(json.dumps(record))
     if args.json:

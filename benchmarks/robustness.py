@@ -109,7 +109,7 @@ def get_model(args, data):
 
     model = mlp(hidden=(256,), num_classes=len(data.classes), classes=data.classes,
                 backend="numpy", seed=args.seed)
-    model.info["dataset"] = data.name
+    model.info.dataset = data.name
     t = time.perf_counter()
     model.fit(data.train.images.reshape(len(data.train.images), -1), data.train.labels,
               epochs=args.epochs, batch_size=128)

@@ -226,32 +226,15 @@ def machine_info() -> dict:
 # =========================================================================== data
 
 
-def _read_idx(path):
-    import gzip
-
-    import numpy as np
-
-    raw = gzip.open(path).read() if str(path).endswith(".gz") else Path(path).read_bytes()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load_mnist(data_dir):
     """(train images, train labels, test images, test labels) as host uint8 / int64."""
     import numpy as np
 
-    try:
-        from anynet.data import load
+    from anynet.data import load
 
-        ds = load("mnist", data_dir=data_dir, download=False, progress=False)
-        tr, te = ds.train, ds.test
-        return tr.images, np.asarray(tr.labels, np.int64), te.images, np.asarray(te.labels, np.int64)
-    except Exception as exc:  # the data package is optional for this script
-        print(f"[speed] anynet.data.load failed ({exc}); reading the IDX files directly", file=sys.stderr)
-    d = Path(data_dir) / "mnist"
-    return (_read_idx(d / "train-images-idx3-ubyte.gz"), _read_idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64),
-            _read_idx(d / "t10k-images-idx3-ubyte.gz"), _read_idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    ds = load("mnist", data_dir=data_dir, download=False, progress=False)
+    tr, te = ds.train, ds.test
+    return tr.images, np.asarray(tr.labels, np.int64), te.images, np.asarray(te.labels, np.int64)
 
 
 def load_gd_rows(data_dir, rows=GD_ROWS):
@@ -259,13 +242,16 @@ def load_gd_rows(data_dir, rows=GD_ROWS):
     order), or MNIST train tiled when it is missing (said in the description)."""
     import numpy as np
 
+    from anynet.data import DataError, read_idx_pair
+
     d = Path(data_dir) / "emnist-bymerge"
     try:
-        x = _read_idx(d / "emnist-bymerge-test-images-idx3-ubyte.gz")[:rows]
-        y = _read_idx(d / "emnist-bymerge-test-labels-idx1-ubyte.gz")[:rows].astype(np.int64)
+        x, y = read_idx_pair(d / "emnist-bymerge-test-images-idx3-ubyte.gz",
+                             d / "emnist-bymerge-test-labels-idx1-ubyte.gz")
+        x, y = x[:rows], y[:rows].astype(np.int64)
         if len(x) == rows:
             return x, y, f"first {rows:,} images of the EMNIST bymerge test split (real, 47 classes)"
-    except OSError:
+    except (OSError, DataError):
         pass
     xm, ym, _, _ = load_mnist(data_dir)
     reps = -(-rows // len(xm))
@@ -353,7 +339,7 @@ class EpochClock:
     """An anynet callback timing each epoch (wall and CPU) from inside fit()."""
 
     def __init__(self):
-        from anynet.callbacks import Callback
+        from anynet.training import Callback
 
         outer = self
 
@@ -404,7 +390,7 @@ class AnynetRunner:
         if steps is not None and batch is not None:
             x, y = x[: steps * batch], y[: steps * batch]
         # the data go to the device once, as fit() would do on every call
-        self.x = net._inputs(x) if backend != "numpy" else x
+        self.x = net.inputs(x) if backend != "numpy" else x
         self.y = y
         self.samples = x.shape[0]
         self.clock = EpochClock()
@@ -852,9 +838,9 @@ def micro_subnormal():
     subnormal moments: how much this CPU charges for subnormal operands."""
     import numpy as np
 
-    from anynet.kernels import NumpyKernels
+    from anynet.backend import get_backend
 
-    k = NumpyKernels(np)
+    k = get_backend("numpy")
     n = 784 * 256
     p, s = np.ones(n, np.float32), np.empty(n, np.float32)
     res = {}

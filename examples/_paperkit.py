@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 import anynet
-from anynet.callbacks import Callback
+from anynet.training import Callback
 
 
 def parser(description: str) -> argparse.ArgumentParser:

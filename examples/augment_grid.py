@@ -49,10 +49,10 @@ def main(argv=None):
         idx = pick.choice(len(ds.test), args.per_row, replace=False)
         x = to_device(ds.test.images[idx], backend)  # (n, 784) floats on the device
         text = [ds.classes[k] for k in ds.test.labels[idx]]
-        rows.append(backend.to_numpy(x))
+        rows.append(backend.to_host(x))
         captions += text
         for _ in range(args.copies):
-            rows.append(backend.to_numpy(aug(x, rng)))
+            rows.append(backend.to_host(aug(x, rng)))
             captions += ["aug " + t for t in text]
     if not rows:
         raise SystemExit("no dataset could be loaded; see the messages above")

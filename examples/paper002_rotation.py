@@ -52,10 +52,10 @@ class Normalize(Layer):
         return {"mean": self.mean, "std": self.std}
 
     def forward(self, x, training=False):
-        return (x - self.mean) * (1.0 / self.std)
+        return (x - self.mean) * (1.0 / self.std), None
 
-    def backward(self, grad, need_input_grad=True):
-        return grad * (1.0 / self.std)
+    def backward(self, ctx, grad, need_input_grad=True):
+        return grad * (1.0 / self.std), {}
 
 
 def build(args, classes):

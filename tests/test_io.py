@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,32 @@ def _tensors(path):
     from safetensors.numpy import load_file
 
     return load_file(str(path))
+
+
+FIXTURES = Path(__file__).with_name("fixtures")
+
+
+def test_a_model_file_written_by_anynet_0_1_0_still_loads(backend):
+    """tests/fixtures/model-0.1.0.safetensors was written by the released 0.1.0 code; it loads
+    into today's classes, on every backend, and gives the probabilities 0.1.0 gave."""
+    expected = json.loads((FIXTURES / "model-0.1.0.expected.json").read_text())
+    model = load_model(FIXTURES / "model-0.1.0.safetensors", backend=backend)
+    assert model.classes == tuple("0123456789")
+    info = model.info
+    assert isinstance(info, anynet.ModelInfo)
+    assert info.anynet_version == "0.1.0" and info.dataset == "mnist" and info.style == "mnist"
+    assert info.training.model == "mlp-small" and info.training.train_samples == 2700
+    assert len(info.history["loss"]) == 1 and "test_accuracy" in info.metrics
+    x = _first_mnist_test_images(16)
+    if x is None:
+        pytest.skip("ANYNET_DATA_DIR is not set to a folder holding mnist/")
+    got = to_numpy(model.predict_proba(x))
+    np.testing.assert_allclose(got, np.array(expected["probabilities"]), rtol=1e-5, atol=1e-6)
+
+
+def _first_mnist_test_images(n):
+    from anynet.data import load
+
+    if not os.environ.get("ANYNET_DATA_DIR"):
+        return None
+    return load("mnist", download=False, progress=False).test.images[:n]

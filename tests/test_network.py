@@ -240,3 +240,19 @@ def test_summary_counts_parameters():
     net = anynet.mlp((10,), backend="numpy", input_shape=(28, 28))
     assert net.count_parameters() == 784 * 10 + 10 + 10 * 10 + 10
     assert "7960 parameters" in net.summary()
+
+
+def test_eight_threads_predict_with_one_model_as_one_thread_does():
+    """Inference writes no state: 8 threads sharing one model get the sequential answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = anynet.mlp((64, 32), num_classes=10, backend="numpy", seed=1, dropout=0.2,
+                     input_shape=(28, 28))
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, 256, size=(int(rng.integers(1, 40)), 28, 28), dtype=np.uint8)
+               for _ in range(64)]
+    sequential = [to_numpy(net.predict_proba(b)) for b in batches]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parallel = list(pool.map(lambda b: to_numpy(net.predict_proba(b)), batches * 4))
+    for i, got in enumerate(parallel):
+        np.testing.assert_array_equal(got, sequential[i % len(batches)])

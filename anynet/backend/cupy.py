@@ -11,11 +11,14 @@ from .base import Array, Backend, BackendError, Shape
 __all__ = ["CupyBackend", "CupyRandom"]
 
 
-def _cuda_device_count(cupy: Any) -> int:
+def _cuda_devices(cupy: Any) -> tuple[int, str]:
+    """The number of usable CUDA devices, and why there are none."""
     try:
-        return int(cupy.cuda.runtime.getDeviceCount())
-    except Exception:  # no driver, no device, broken install: all mean "no GPU"
-        return 0
+        count = int(cupy.cuda.runtime.getDeviceCount())
+        cupy.cuda.runtime.getDeviceProperties(0)  # a driver too old for CuPy's runtime fails here
+    except Exception as exc:  # no driver, no device, broken install: all mean "no GPU"
+        return 0, f"{type(exc).__name__}: {exc}"
+    return count, "no CUDA device"
 
 
 class CupyBackend(Backend):
@@ -30,16 +33,16 @@ class CupyBackend(Backend):
     def device_count(cls) -> int:
         """Usable CUDA devices (0 when CuPy is missing or no GPU is usable)."""
         try:
-            return _cuda_device_count(cls.import_module())
+            return _cuda_devices(cls.import_module())[0]
         except ImportError:
             return 0
 
     @classmethod
     def create(cls, device: str | None = None) -> CupyBackend:
         cupy = cls.import_module()
-        count = _cuda_device_count(cupy)
+        count, reason = _cuda_devices(cupy)
         if count == 0:
-            raise BackendError("backend 'cupy' needs a CUDA GPU, and none is usable on this machine")
+            raise BackendError(f"backend 'cupy' needs a CUDA GPU, and none is usable on this machine ({reason})")
         index = int(device) if device not in (None, "", "cuda") else 0
         if not 0 <= index < count:
             raise BackendError(f"cupy device {index} does not exist; this machine has {count} GPU(s)")
