@@ -355,6 +355,20 @@ def _backend_help() -> str:
     return f"auto, cpu, or a library: {', '.join(KNOWN)} (':device' picks a device, e.g. ':cuda:1')"
 
 
+def _model_options(p) -> None:
+    """``--model FILE`` and ``--backend``: for the commands that use a saved model."""
+    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    p.add_argument("--backend", default="cpu", help=_backend_help())
+
+
+def _command(sub, name: str, func, help: str, description: str, data: bool = True):
+    """A subcommand's parser with the options every command takes; ``func`` runs it."""
+    p = sub.add_parser(name, help=help, description=description, formatter_class=_Formatter)
+    _common(p, data)
+    p.set_defaults(func=func)
+    return p
+
+
 def _common(p, data: bool = True) -> None:
     """Options every command takes."""
     if data:
@@ -366,8 +380,8 @@ def _common(p, data: bool = True) -> None:
 
 def _add_train(sub) -> None:
     """``anynet train``."""
-    p = sub.add_parser("train", help="train a model and save it", formatter_class=_Formatter,
-                       description="Train a model, report test accuracy per class, save it and record "
+    p = _command(sub, "train", cmd_train, "train a model and save it",
+                 "Train a model, report test accuracy per class, save it and record "
                                    "it as the last model (for evaluate / predict / serve).")
     p.add_argument("--dataset", "-d", default="mnist",
                    help="mnist, emnist-balanced, emnist-standin (offline EMNIST-47), emnist-digits, ...")
@@ -394,68 +408,51 @@ def _add_train(sub) -> None:
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write history.png, confusion.png and misclassified.png into DIR")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no per-class table")
-    _common(p)
-    p.set_defaults(func=cmd_train)
 
 
 def _add_evaluate(sub) -> None:
     """``anynet evaluate``."""
-    p = sub.add_parser("evaluate", help="accuracy and per-class report of a saved model",
-                       formatter_class=_Formatter,
-                       description="Evaluate a saved model on a dataset split: accuracy, balanced "
+    p = _command(sub, "evaluate", cmd_evaluate, "accuracy and per-class report of a saved model",
+                 "Evaluate a saved model on a dataset split: accuracy, balanced "
                                    "accuracy, per-class table and most confused pairs.")
-    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    _model_options(p)
     p.add_argument("--dataset", "-d", default=None, help="dataset (default: the one the model was trained on)")
     p.add_argument("--split", default="test", choices=["test", "train"], help="which split")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="only the first N images")
-    p.add_argument("--backend", default="cpu", help=_backend_help())
     p.add_argument("--plots", metavar="DIR", default=None, help="write confusion.png and misclassified.png into DIR")
     p.add_argument("--quiet", "-q", action="store_true", help="no download progress bar")
-    _common(p)
-    p.set_defaults(func=cmd_evaluate)
 
 
 def _add_predict(sub) -> None:
     """``anynet predict``."""
-    p = sub.add_parser("predict", help="top-3 characters for image files or dataset samples",
-                       formatter_class=_Formatter,
-                       description="Print the most likely characters, with probabilities, for each "
+    p = _command(sub, "predict", cmd_predict, "top-3 characters for image files or dataset samples",
+                 "Print the most likely characters, with probabilities, for each "
                                    "image (any size or colour: it is prepared MNIST-style first), or "
                                    "for the first N samples of a dataset split.")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
-    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    _model_options(p)
     p.add_argument("--dataset", "-d", default=None, help="predict samples of this dataset instead of files")
     p.add_argument("--split", default="test", choices=["test", "train"], help="split, with --dataset")
     p.add_argument("--limit", type=_positive_int, default=10, metavar="N", help="samples, with --dataset")
     p.add_argument("--top", "-k", type=_positive_int, default=3, help="how many guesses to show")
     p.add_argument("--show", metavar="DIR", default=None,
                    help="write a PNG per input showing the 28x28 image the network saw")
-    p.add_argument("--backend", default="cpu", help=_backend_help())
-    _common(p)
-    p.set_defaults(func=cmd_predict)
 
 
 def _add_serve(sub) -> None:
     """``anynet serve``."""
-    p = sub.add_parser("serve", help="web page to draw characters and see predictions",
-                       formatter_class=_Formatter,
-                       description="Serve the drawing page and its HTTP API with a saved model.")
-    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    p = _command(sub, "serve", cmd_serve, "web page to draw characters and see predictions",
+                 "Serve the drawing page and its HTTP API with a saved model.", data=False)
+    _model_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=8000, help="port")
-    p.add_argument("--backend", default="cpu", help=_backend_help())
-    _common(p, data=False)
-    p.set_defaults(func=cmd_serve)
 
 
 def _add_info(sub) -> None:
     """``anynet info``."""
-    p = sub.add_parser("info", help="versions, backends and devices, data found locally",
-                       formatter_class=_Formatter,
-                       description="Show the anynet version, the array backends and devices usable here, "
+    _command(sub, "info", cmd_info, "versions, backends and devices, data found locally",
+                 "Show the anynet version, the array backends and devices usable here, "
                                    "where data is searched and cached, and which datasets are present.")
-    _common(p)
-    p.set_defaults(func=cmd_info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ def test_reference_is_the_generic_class_on_the_same_namespace_and_device(backend
     ref = backend.reference()
     assert type(ref) is Backend
     assert ref.xp is backend.xp and ref.device == backend.device and ref.name == backend.name
-    methods = ("asarray", "to_host", "random", "adam_update", "flush_small", "scratch_like")
+    methods = ("make_array", "from_host", "to_host", "random", "adam_update", "flush_small", "scratch_like")
     overrides = [m for m in methods if getattr(type(backend), m) is not getattr(Backend, m)]
     # the libraries with a class of their own override something; the generic one nothing
     assert bool(overrides) == (backend.name in ("numpy", "cupy", "torch")), overrides

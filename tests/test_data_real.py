@@ -117,3 +117,23 @@ def test_balanced_labels_only(tmp_path):
     test = read_idx_labels(folder / "emnist-balanced-test-labels-idx1-ubyte.gz", 47)
     assert np.bincount(train).tolist() == [2400] * 47
     assert np.bincount(test).tolist() == [400] * 47
+
+
+def test_a_mapping_file_of_another_split_is_refused(tmp_path):
+    """The stand-in's files next to the byclass mapping (62 classes): load() reads the mapping
+    beside the images and refuses the mismatch instead of naming classes wrongly."""
+    from anynet.data import DataError
+
+    _need("emnist-bymerge")
+    folder = tmp_path / "emnist-bymerge"
+    folder.mkdir()
+    for f in (Path(DATA) / "emnist-bymerge").glob("*.gz"):
+        (folder / f.name).symlink_to(f)
+    (folder / "emnist-bymerge-mapping.txt").write_text(
+        "".join(f"{i} {ord(c)}\n" for i, c in enumerate("0123456789" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                       + "abcdefghijklmnopqrstuvwxyz")))
+    with pytest.raises(DataError, match="belong to another split"):
+        load("emnist-standin", data_dir=tmp_path, download=False, progress=False)
+    (folder / "emnist-bymerge-mapping.txt").unlink()
+    (folder / "emnist-bymerge-mapping.txt").symlink_to(Path(DATA) / "emnist-bymerge" / "emnist-bymerge-mapping.txt")
+    assert load("emnist-standin", data_dir=tmp_path, download=False, progress=False).num_classes == 47

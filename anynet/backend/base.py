@@ -142,7 +142,15 @@ class Backend:
         if not self.owns(a):
             from .registry import to_numpy
 
-            a = to_numpy(a)
+            a = self.from_host(to_numpy(a))
+        return self.make_array(a, dtype)
+
+    def from_host(self, a: np.ndarray) -> Any:
+        """Host data as this library can take it (PyTorch copies read-only memory)."""
+        return a
+
+    def make_array(self, a: Any, dtype) -> Array:
+        """``xp.asarray`` on this backend's device."""
         return self.xp.asarray(a, dtype=dtype, device=self.device)
 
     def to_host(self, a: Array) -> np.ndarray:

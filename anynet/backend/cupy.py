@@ -62,13 +62,7 @@ class CupyBackend(Backend):
     def owns(self, a) -> bool:
         return isinstance(a, self.module.ndarray)
 
-    def asarray(self, a, dtype=None) -> Array:
-        if isinstance(dtype, str):
-            dtype = self.float_dtype(dtype)
-        if not self.owns(a):
-            from .registry import to_numpy
-
-            a = to_numpy(a)
+    def make_array(self, a, dtype) -> Array:
         with self.device:
             return self.xp.asarray(a, dtype=dtype)
 

@@ -36,13 +36,7 @@ class NumpyBackend(Backend):
     def owns(self, a) -> bool:
         return isinstance(a, np.ndarray)
 
-    def asarray(self, a, dtype=None) -> Array:
-        if isinstance(dtype, str):
-            dtype = self.float_dtype(dtype)
-        if not isinstance(a, np.ndarray):
-            from .registry import to_numpy
-
-            a = to_numpy(a)
+    def make_array(self, a, dtype) -> Array:
         return np.asarray(a, dtype=dtype)
 
     def to_host(self, a) -> np.ndarray:

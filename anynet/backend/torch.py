@@ -48,16 +48,9 @@ class TorchBackend(Backend):
     def owns(self, a) -> bool:
         return isinstance(a, self.module.Tensor)
 
-    def asarray(self, a, dtype=None) -> Array:
-        if isinstance(dtype, str):
-            dtype = self.float_dtype(dtype)
-        if not self.owns(a):
-            from .registry import to_numpy
-
-            a = to_numpy(a)
-            if isinstance(a, np.ndarray) and not a.flags.writeable:
-                a = a.copy()  # torch refuses to wrap read-only memory (np.frombuffer, mmap)
-        return self.xp.asarray(a, dtype=dtype, device=self.device)
+    def from_host(self, a: np.ndarray) -> np.ndarray:
+        # torch refuses to wrap read-only memory (np.frombuffer, mmap)
+        return a.copy() if isinstance(a, np.ndarray) and not a.flags.writeable else a
 
     def to_host(self, a) -> np.ndarray:
         return a.detach().cpu().numpy()

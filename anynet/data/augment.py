@@ -138,58 +138,65 @@ class Augmenter:
         """
         if self.is_identity:
             return x
-        xp = array_namespace(x)
-        dev = device_of(x)
-        if isinstance(rng, (int, np.integer)):
-            from ..backend import backend_of
-
-            rng = backend_of(x).random(int(rng))
-        owner = getattr(rng, "backend", None)
-        if owner is not None and (owner.xp is not xp or owner.device != dev):
-            raise ValueError(
-                f"the random source belongs to backend {owner.spec}, but the images live in "
-                f"{xp.__name__} on {dev!r}; use backend.random(seed) of the images' backend"
-            )
-        shape = x.shape
-        if len(shape) == 3:
-            b, h, w = shape
-        elif len(shape) == 2:
-            b, hw = shape
-            h = w = math.isqrt(hw)
-            if h * w != hw:
-                raise ValueError(f"flat images of {hw} pixels are not square; pass (b, H, W)")
-        else:
-            raise ValueError(f"expected images (b, H*W) or (b, H, W), got shape {shape}")
-        dtype = x.dtype
-        c = self._constants(xp, dev, dtype, h, w)
-        cy, cx = (h - 1) / 2, (w - 1) / 2
-
+        xp, dev = array_namespace(x), device_of(x)
+        rng = _random_source(x, rng, xp, dev)
+        b, h, w = _batch_size(x.shape)
+        c = self._constants(xp, dev, x.dtype, h, w)
         if self._affine:
-            u = rng.uniform((4, b, 1), 0.0, 1.0, dtype=dtype)
-            (r_lo, r_hi), (s_lo, s_hi), (t_lo, t_hi) = self.rotation, self.scale, self.translation
-            theta = (r_lo + (r_hi - r_lo) * u[0, ...]) * (math.pi / 180.0)
-            inv_s = 1.0 / (s_lo + (s_hi - s_lo) * u[1, ...])
-            tx = t_lo + (t_hi - t_lo) * u[2, ...]
-            ty = t_lo + (t_hi - t_lo) * u[3, ...]
-            cos = xp.cos(theta) * inv_s
-            sin = xp.sin(theta) * inv_s
-            dc = c["dc"] - tx  # (b, HW): output pixel minus centre minus shift
-            dr = c["dr"] - ty
-            src_c = dc * cos - dr * sin + cx
-            src_r = dc * sin + dr * cos + cy
+            src_r, src_c = self._affine_sources(xp, rng, c, b, h, w, x.dtype)
         else:
-            src_r = c["dr"] + cy  # (1, HW), broadcast below
-            src_c = c["dc"] + cx
-
+            src_r, src_c = c["dr"] + (h - 1) / 2, c["dc"] + (w - 1) / 2  # (1, HW), broadcast below
         if self.elastic_alpha:
-            field = rng.uniform((2, b, h, w), -1.0, 1.0, dtype=dtype)
+            field = rng.uniform((2, b, h, w), -1.0, 1.0, dtype=x.dtype)
             field = xp.matmul(xp.matmul(c["gh"], field), c["gwt"]) * self.elastic_alpha
             field = xp.reshape(field, (2, b, h * w))
-            src_r = src_r + field[0, ...]
-            src_c = src_c + field[1, ...]
-
+            src_r, src_c = src_r + field[0, ...], src_c + field[1, ...]
         out = _bilinear(xp, xp.reshape(x, (b, h * w)), src_r, src_c, b, h, w, dev)
-        return xp.reshape(out, shape)
+        return xp.reshape(out, x.shape)
+
+    def _affine_sources(self, xp, rng, c, b: int, h: int, w: int, dtype):
+        """Where each output pixel is sampled from under a random rotation, scaling and shift
+        per image: ``(src_r, src_c)``, each ``(b, HW)``."""
+        u = rng.uniform((4, b, 1), 0.0, 1.0, dtype=dtype)
+        (r_lo, r_hi), (s_lo, s_hi), (t_lo, t_hi) = self.rotation, self.scale, self.translation
+        theta = (r_lo + (r_hi - r_lo) * u[0, ...]) * (math.pi / 180.0)
+        inv_s = 1.0 / (s_lo + (s_hi - s_lo) * u[1, ...])
+        tx = t_lo + (t_hi - t_lo) * u[2, ...]
+        ty = t_lo + (t_hi - t_lo) * u[3, ...]
+        cos = xp.cos(theta) * inv_s
+        sin = xp.sin(theta) * inv_s
+        dc = c["dc"] - tx  # (b, HW): output pixel minus centre minus shift
+        dr = c["dr"] - ty
+        return dc * sin + dr * cos + (h - 1) / 2, dc * cos - dr * sin + (w - 1) / 2
+
+
+def _random_source(x, rng, xp, dev):
+    """``rng`` as a random source of ``x``'s backend (an int seeds a new one); refuses a
+    source of another backend or device."""
+    if isinstance(rng, (int, np.integer)):
+        from ..backend import backend_of
+
+        return backend_of(x).random(int(rng))
+    owner = getattr(rng, "backend", None)
+    if owner is not None and (owner.xp is not xp or owner.device != dev):
+        raise ValueError(
+            f"the random source belongs to backend {owner.spec}, but the images live in "
+            f"{xp.__name__} on {dev!r}; use backend.random(seed) of the images' backend"
+        )
+    return rng
+
+
+def _batch_size(shape) -> tuple[int, int, int]:
+    """``(b, H, W)`` of a batch of shape ``(b, H*W)`` (square images) or ``(b, H, W)``."""
+    if len(shape) == 3:
+        return shape
+    if len(shape) != 2:
+        raise ValueError(f"expected images (b, H*W) or (b, H, W), got shape {shape}")
+    b, hw = shape
+    h = math.isqrt(hw)
+    if h * h != hw:
+        raise ValueError(f"flat images of {hw} pixels are not square; pass (b, H, W)")
+    return b, h, h
 
 
 def _bilinear(xp, flat, src_r, src_c, b: int, h: int, w: int, dev):

@@ -17,11 +17,12 @@ Labels are host ``int64`` ``(n,)`` counted from 0 (EMNIST letters' 1..26 become 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .fetch import fetch
-from .readers import DataError, read_idx_pair
+from .readers import DataError, read_idx_pair, read_mapping
 from .registry import dataset_info
 from .splits import STANDIN_SEED, STANDIN_TEST_FRACTION, stratified_split
 
@@ -91,6 +92,20 @@ def _read_pair(paths, images_role, labels_role, info):
     return Split(_upright(images, info.transposed), labels)
 
 
+def _check_mapping(info, paths) -> None:
+    """When the dataset's own mapping file (EMNIST ``<folder>-mapping.txt``) lies beside its
+    images, its characters must be the registry's class table: files of another split would
+    otherwise be read with the wrong names."""
+    folder = Path(next(iter(paths.values()))).parent
+    mapping = folder / f"{info.folder}-mapping.txt"
+    if not mapping.is_file():
+        return
+    found = read_mapping(mapping)
+    if found != tuple(info.classes):
+        raise DataError(f"{mapping} maps labels to {''.join(found)!r}, but dataset {info.name!r} has "
+                        f"classes {''.join(info.classes)!r}; the files in {folder} belong to another split")
+
+
 def load(name: str = "mnist", data_dir=None, download: bool = True, progress: bool = True,
          base_url: str | None = None) -> Dataset:
     """Load dataset ``name`` as a :class:`Dataset` of upright host uint8 images.
@@ -125,6 +140,7 @@ def load(name: str = "mnist", data_dir=None, download: bool = True, progress: bo
     else:
         train = _read_pair(paths, "train_images", "train_labels", info)
         test = _read_pair(paths, "test_images", "test_labels", info)
+    _check_mapping(info, paths)
     for split, expected, part in ((train, info.n_train, "train"), (test, info.n_test, "test")):
         if expected is not None and len(split) != expected:
             raise DataError(
