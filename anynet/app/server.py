@@ -7,10 +7,19 @@
     POST /api/predict/upload  multipart form: file=<image>, k=5, invert=auto
     GET  /openapi.json        the schema FastAPI generates (no /docs page: it needs a CDN)
 
-Both predict routes answer ``{"prediction", "confidence", "top": [{"label", "probability"}],
-"image28": "data:image/png;base64,..."}`` where ``image28`` is the 28x28 picture the network saw.
-Bad requests (too large, not an image, no ink, malformed JSON or base64) get a 4xx status and
-``{"detail": "<message>"}``; the server keeps serving.
+HEAD is answered wherever GET is. Both predict routes answer ``{"prediction", "confidence",
+"top": [{"label", "probability"}], "image28": "data:image/png;base64,..."}`` where ``image28`` is
+the 28x28 picture the network saw. ``invert`` is ``"auto"``, ``"true"`` or ``"false"`` on both
+routes (JSON also takes the booleans true / false). Refused requests get a 4xx or 503 status and
+``{"detail": "<message>"}``; the server keeps serving:
+
+    400  undecodable image data, bad Host header       403  a POST from another site
+    408  request body too slow                          413  image, pixels or body too large
+    415  not PNG / JPEG / WebP / BMP / GIF              422  invalid fields, or no ink found
+    503  busy (Retry-After), or the model gave NaN / infinite probabilities
+
+The limits and their settings (``create_app`` / ``serve`` keywords) are described in
+``docs/serving.md`` and in :mod:`anynet.app.limits`.
 """
 
 from __future__ import annotations
@@ -18,55 +27,70 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Literal, Union
 
-import numpy as np
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from .. import imageprep
 from ..predict import class_names, top_k
+from .limits import BodyGuard, ComputeGate, Limits, header_timeout_protocol, open_image
 from .paths import NoModelError, default_model_path
+from .security import LOCAL_HOSTS, HeadAsGet, RequestGuard, allowed_hosts_for, strip_paths
 
-__all__ = ["create_app", "serve", "default_model_path", "NoModelError", "MAX_IMAGE_BYTES"]
+__all__ = ["create_app", "serve", "default_model_path", "NoModelError", "MAX_IMAGE_BYTES",
+           "Limits"]
 
 STATIC_DIR = Path(__file__).with_name("static")
-#: Largest image accepted, in bytes (after base64 decoding).
-MAX_IMAGE_BYTES = 2 * 1024 * 1024
-#: Largest request body: a base64 image of MAX_IMAGE_BYTES plus room for the JSON / form fields.
-MAX_BODY_BYTES = MAX_IMAGE_BYTES * 4 // 3 + 64 * 1024
+#: Largest image accepted by default, in bytes (after base64 decoding); ``max_image_bytes``.
+MAX_IMAGE_BYTES = Limits.max_image_bytes
+#: Largest request body by default: a base64 image of MAX_IMAGE_BYTES plus 64 KiB of fields.
+MAX_BODY_BYTES = Limits().max_body_bytes
 MAX_K = 50
 
-_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^,;]*)*?)(?P<b64>;base64)?,",
-                       re.IGNORECASE)
+_B64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)"
+#: The ``image`` field: standard padded base64, optionally as a data URL.
+IMAGE_PATTERN = (r"^(?:data:(?:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)?(?:;[A-Za-z0-9.+=_-]+)*;base64,)?"
+                 + _B64 + "$")
+_DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)[^,]*,")
+_INVERT = {"auto": "auto", "true": True, "false": False, True: True, False: False}
 
 
 # --------------------------------------------------------------------------- schema
 
 
 class PredictRequest(BaseModel):
-    image: str = Field(..., description="a PNG/JPEG/... image as a data URL "
-                                        "(data:image/png;base64,...) or plain base64")
-    k: int = Field(5, ge=1, le=MAX_K, description="how many of the most likely characters to return")
-    invert: Union[Literal["auto"], bool] = Field(
-        "auto", description="'auto' detects dark ink on light paper; true: dark ink; false: bright ink")
+    image: str = Field(..., pattern=IMAGE_PATTERN,
+                       description="a PNG, JPEG, WebP, BMP or GIF image in base64 (padded, no "
+                                   "whitespace), plain or as a data URL (data:image/png;base64,...)")
+    k: int = Field(5, ge=1, le=MAX_K, strict=True,
+                   description="how many of the most likely characters to return")
+    invert: Union[Literal["auto", "true", "false"], StrictBool] = Field(
+        "auto", description="'auto' detects dark ink on light paper; 'true' / true: the ink is "
+                            "dark (inverted first); 'false' / false: the ink is already bright")
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _integral_float(cls, value):
+        """JSON Schema counts 5.0 as an integer; strings and booleans stay refused."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class Candidate(BaseModel):
     label: str
-    probability: float
+    probability: float = Field(..., ge=0, le=1)
 
 
 class PredictResponse(BaseModel):
     prediction: str = Field(..., description="the most likely character")
-    confidence: float = Field(..., description="its probability")
+    confidence: float = Field(..., ge=0, le=1, description="its probability")
     top: list[Candidate]
     image28: str = Field(..., description="the 28x28 input the network saw, as a PNG data URL "
                                           "(white ink on black)")
@@ -82,93 +106,47 @@ class ModelResponse(BaseModel):
     info: dict
 
 
-# --------------------------------------------------------------------------- request size limit
+class ErrorResponse(BaseModel):
+    detail: str = Field(..., description="what was wrong, in words")
 
 
-class _BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes gets 413, whether it announces its
-    length or is sent in chunks; nothing bigger is ever held in memory."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length")
-        if length is not None:
-            if not length.isdigit():
-                return await _send_error(send, 400, "invalid Content-Length header")
-            if int(length) > self.limit:
-                return await _send_error(send, 413, _too_large(int(length), self.limit))
-        received = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise HTTPException(413, _too_large(received, self.limit, at_least=True))
-            return message
-
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except HTTPException as e:  # raised while the body was still being read
-            if started:
-                raise
-            await _send_error(send, e.status_code, str(e.detail))
+def _errors(descriptions: dict[int, str]) -> dict:
+    """FastAPI ``responses=``: each status with its description and the ErrorResponse body."""
+    return {code: {"model": ErrorResponse, "description": text}
+            for code, text in descriptions.items()}
 
 
-def _too_large(n: int, limit: int, at_least: bool = False) -> str:
-    return (f"request too large: {'over ' if at_least else ''}{n:,} bytes "
-            f"(images up to {MAX_IMAGE_BYTES // 1024 // 1024} MB, request body up to {limit:,} bytes)")
-
-
-async def _send_error(send, status: int, message: str) -> None:
-    body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
+PREDICT_ERRORS = _errors({
+    400: "malformed request: the image data could not be decoded, or a bad Host header",
+    403: "a POST from another site's page (Origin / Sec-Fetch-Site)",
+    408: "the request body was not received within the body timeout",
+    413: "the image (bytes or pixels) or the request body is too large",
+    415: "not an image in a supported format (PNG, JPEG, WebP, BMP, GIF)",
+    422: "invalid fields, or no ink found in the image",
+    503: "busy (no worker free in time; see Retry-After), or the model produced non-finite "
+         "probabilities (NaN / infinity) and cannot answer",
+})
+GET_ERRORS = _errors({400: "bad Host header"})
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _decode_image_field(text: str) -> bytes:
-    """A data URL or plain base64 -> bytes; HTTPException(400/413) when it is not that."""
-    text = text.strip()
+def _decode_image_field(text: str, max_bytes: int) -> bytes:
+    """A data URL or plain base64 (already matched against IMAGE_PATTERN) -> bytes;
+    HTTPException 415 for a non-image media type, 413 when too large."""
     m = _DATA_URL.match(text)
     if m:
-        if not m.group("b64"):
-            raise HTTPException(400, "the data URL must be base64-encoded (data:image/png;base64,...)")
-        mime = (m.group("mime") or "").lower()
+        mime = m.group("mime").lower()
         if mime and not mime.startswith("image/"):
             raise HTTPException(415, f"the data URL holds {mime}, not an image")
         text = text[m.end():]
-    elif text.startswith("data:"):
-        raise HTTPException(400, "malformed data URL: expected data:image/png;base64,<data>")
-    if not text:
-        raise HTTPException(400, "the image field is empty")
-    if len(text) * 3 // 4 > MAX_IMAGE_BYTES:
-        raise HTTPException(413, f"image too large: over {MAX_IMAGE_BYTES // 1024 // 1024} MB")
+    if len(text) * 3 // 4 > max_bytes + 2:
+        raise HTTPException(413, f"image too large: over {max_bytes:,} bytes")
     try:
-        data = base64.b64decode(re.sub(r"\s+", "", text), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise HTTPException(400, f"the image is not valid base64 ({e})") from None
-    if not data:
-        raise HTTPException(400, "the image field decodes to 0 bytes")
-    return data
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:  # not reached for pattern-checked text
+        raise HTTPException(422, f"image: not valid base64 ({e})") from None
 
 
 def _describe(model) -> dict:
@@ -176,7 +154,7 @@ def _describe(model) -> dict:
     info = getattr(model, "info", None)
     info = info.to_dict() if hasattr(info, "to_dict") else {}
     try:
-        info = json.loads(json.dumps(info, default=str))
+        info = strip_paths(json.loads(json.dumps(info, default=str)))
     except (TypeError, ValueError):
         info = {}
     params = None
@@ -192,120 +170,187 @@ def _describe(model) -> dict:
         "input": f"28x28 greyscale, ink bright on black, in [0, 1] ({imageprep.style_for(model).upper()} framing)",
         "parameters": params,
         "backend": None if backend is None else str(backend),
-        "description": repr(model),
+        "description": strip_paths(repr(model)),
         "info": info,
     }
+
+
+class Predictor:
+    """Image bytes -> the JSON answer, decoding and predicting in :class:`ComputeGate`'s
+    worker threads."""
+
+    def __init__(self, model, limits: Limits):
+        self.model, self.limits = model, limits
+        self.names = class_names(model)  # fail now, not at the first request
+        self.style = imageprep.style_for(model)  # MNIST or EMNIST framing, as trained
+        self.gate = ComputeGate(limits.max_concurrent, limits.queue_timeout)
+
+    async def __call__(self, data: bytes, k: int, invert) -> dict:
+        if len(data) > self.limits.max_image_bytes:
+            raise HTTPException(413, f"image too large: {len(data):,} bytes "
+                                     f"(at most {self.limits.max_image_bytes:,})")
+        return await self.gate.run(self.predict, data, k, _INVERT[invert])
+
+    def predict(self, data: bytes, k: int, invert) -> dict:
+        """The blocking part: decode, prepare, predict (in a worker thread)."""
+        image = open_image(data, self.limits.max_pixels)
+        try:
+            image28 = imageprep.prepare(image, invert=invert, style=self.style)
+        except imageprep.EmptyImageError as e:
+            raise HTTPException(422, f"no character found: {e}") from None
+        except imageprep.ImagePrepError as e:
+            raise HTTPException(400, str(e)) from None
+        ranked = _checked(top_k(self.model, image28[None], k=len(self.names))[0])[:k]
+        png = base64.b64encode(imageprep.to_png_bytes(image28)).decode("ascii")
+        return {
+            "prediction": ranked[0][0],
+            "confidence": ranked[0][1],
+            "top": [{"label": c, "probability": p} for c, p in ranked],
+            "image28": "data:image/png;base64," + png,
+        }
+
+
+def _checked(ranked: list) -> list:
+    """The model's (label, probability) list, or HTTPException(503) if it is not a
+    distribution (NaN, infinity, values outside [0, 1])."""
+    probs = [p for _, p in ranked]
+    if not all(math.isfinite(p) and -1e-6 <= p <= 1 + 1e-6 for p in probs):
+        bad = next(p for p in probs if not (math.isfinite(p) and -1e-6 <= p <= 1 + 1e-6))
+        raise HTTPException(503, f"the model produced an invalid probability ({bad}) for this "
+                                 "image: its output is not finite or not in [0, 1], so it cannot "
+                                 "answer (the model file is probably broken, e.g. diverged "
+                                 "training)")
+    return [(c, min(max(p, 0.0), 1.0)) for c, p in ranked]
 
 
 # --------------------------------------------------------------------------- the app
 
 
-def create_app(model, *, title: str = "anynet") -> FastAPI:
-    """A FastAPI app serving the drawing page and the prediction API for ``model``.
+async def _validation_error(request: Request, exc: RequestValidationError):
+    """422 with one readable sentence per invalid field."""
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'syntax')})")
+            continue
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        msg = err.get("msg")
+        if err.get("type") == "string_pattern_mismatch" and loc == "image":
+            msg = ("expected padded base64 without whitespace, plain or as a data URL "
+                   "(data:image/png;base64,...)")
+        parts.append(f"{loc}: {msg}" if loc else str(msg))
+    return JSONResponse(status_code=422, content={"detail": "invalid request: " + "; ".join(parts)})
 
-    ``model`` is anything with ``predict_proba((n, 784) float32)`` and ``classes`` (an
-    :class:`anynet.network.Network`, say).
-    """
-    class_names(model)  # fail now, not at the first request, if the model has no classes
-    lock = threading.Lock()  # layers keep forward caches: one prediction at a time
-    description = _describe(model)
-    style = imageprep.style_for(model)  # MNIST or EMNIST framing, as the model was trained
 
-    app = FastAPI(title=f"{title} handwriting recognition",
-                  description="Draw or upload a character; a from-scratch anynet network reads it.",
-                  version=str(description["info"].get("anynet_version") or "0"),
-                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN
-    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError):
-        parts = []
-        for err in exc.errors():
-            if err.get("type") == "json_invalid":
-                parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'syntax')})")
-                continue
-            loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return JSONResponse(status_code=422,
-                            content={"detail": "invalid request: " + "; ".join(parts)})
-
-    def predict_bytes(data: bytes, k: int, invert) -> dict:
-        if len(data) > MAX_IMAGE_BYTES:
-            raise HTTPException(413, f"image too large: {len(data):,} bytes "
-                                     f"(at most {MAX_IMAGE_BYTES:,})")
-        try:
-            image28 = imageprep.prepare(data, invert=invert, style=style)
-        except imageprep.EmptyImageError as e:
-            raise HTTPException(422, f"no character found: {e}") from None
-        except imageprep.ImagePrepError as e:
-            raise HTTPException(415 if "not an image" in str(e) else 400, str(e)) from None
-        with lock:
-            top = top_k(model, image28[None], k=k)[0]
-        png = base64.b64encode(imageprep.to_png_bytes(image28)).decode("ascii")
-        return {
-            "prediction": top[0][0],
-            "confidence": top[0][1],
-            "top": [{"label": c, "probability": p} for c, p in top],
-            "image28": "data:image/png;base64," + png,
-        }
-
-    error_responses = {
-        400: {"description": "malformed request (bad base64, unreadable image)"},
-        413: {"description": "image or request too large"},
-        415: {"description": "not an image"},
-        422: {"description": "invalid fields, or no ink in the image"},
-    }
-
+def _add_info_routes(app: FastAPI, description: dict) -> None:
     @app.get("/", include_in_schema=False)
     def index():
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
-    @app.get("/api/health")
+    @app.get("/api/health", responses=GET_ERRORS)
     def health() -> dict:
         """Liveness: the server is up and has a model."""
         return {"status": "ok"}
 
-    @app.get("/api/model", response_model=ModelResponse)
+    @app.get("/api/model", response_model=ModelResponse, responses=GET_ERRORS)
     def model_info() -> dict:
         """The classes the model tells apart and what it is."""
         return description
 
-    @app.post("/api/predict", response_model=PredictResponse, responses=error_responses)
-    def predict(req: PredictRequest) -> dict:
+
+def _add_predict_routes(app: FastAPI, predictor: Predictor) -> None:
+    limits = predictor.limits
+
+    @app.post("/api/predict", response_model=PredictResponse, responses=PREDICT_ERRORS)
+    async def predict(req: PredictRequest) -> dict:
         """Recognise an image sent as a base64 data URL (e.g. ``canvas.toDataURL()``)."""
-        return predict_bytes(_decode_image_field(req.image), req.k, req.invert)
+        data = _decode_image_field(req.image, limits.max_image_bytes)
+        return await predictor(data, req.k, req.invert)
 
-    @app.post("/api/predict/upload", response_model=PredictResponse, responses=error_responses)
-    def predict_upload(file: UploadFile = File(..., description="an image file (PNG, JPEG, ...)"),
-                       k: int = Form(5, ge=1, le=MAX_K),
-                       invert: str = Form("auto", pattern="^(auto|true|false)$")) -> dict:
+    @app.post("/api/predict/upload", response_model=PredictResponse, responses=PREDICT_ERRORS)
+    async def predict_upload(
+            file: UploadFile = File(..., description="an image file (PNG, JPEG, WebP, BMP, GIF)"),
+            k: int = Form(5, ge=1, le=MAX_K),
+            invert: Literal["auto", "true", "false"] = Form("auto")) -> dict:
         """Recognise an uploaded image file (multipart/form-data, field ``file``)."""
-        data = file.file.read(MAX_IMAGE_BYTES + 1)
+        data = await file.read(limits.max_image_bytes + 1)
         if not data:
-            raise HTTPException(400, "the uploaded file is empty")
-        inv = {"auto": "auto", "true": True, "false": False}[invert]
-        return predict_bytes(data, k, inv)
+            raise HTTPException(415, "the uploaded file is empty (0 bytes), not an image")
+        return await predictor(data, k, invert)
 
+
+def create_app(model, *, title: str = "anynet", allowed_hosts=None, allowed_origins=(),
+               max_image_bytes: int = Limits.max_image_bytes,
+               max_pixels: int = Limits.max_pixels,
+               max_concurrent: int = Limits.max_concurrent,
+               queue_timeout: float = Limits.queue_timeout,
+               body_timeout: float = Limits.body_timeout) -> FastAPI:
+    """A FastAPI app serving the drawing page and the prediction API for ``model``.
+
+    ``model`` is anything with ``predict_proba((n, 784) float32)`` and ``classes`` (an
+    :class:`anynet.network.Network`, say); it must be safe to call from several threads.
+    ``allowed_hosts``: names the Host header may carry (default :data:`LOCAL_HOSTS`;
+    ``".example.com"`` for a domain and its subdomains, ``"*"`` for any); ``allowed_origins``:
+    other sites whose pages may POST here. The other keywords are :class:`Limits`.
+    """
+    limits = Limits(max_image_bytes=max_image_bytes, max_pixels=max_pixels,
+                    max_concurrent=max_concurrent, queue_timeout=queue_timeout,
+                    body_timeout=body_timeout)
+    predictor = Predictor(model, limits)
+    description = _describe(model)
+    app = FastAPI(title=f"{title} handwriting recognition",
+                  description="Draw or upload a character; a from-scratch anynet network reads it.",
+                  version=str(description["info"].get("anynet_version") or "0"),
+                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    _add_info_routes(app, description)
+    _add_predict_routes(app, predictor)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.state.model = model
+    # added last = outermost: Host / Origin checks, then HEAD, then the body is read
+    app.add_middleware(BodyGuard, limits=limits)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOCAL_HOSTS,
+                       allowed_origins=allowed_origins)
+    app.state.model, app.state.limits = model, limits
     return app
 
 
 def serve(model_path: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 8000,
-          backend: str = "numpy", log_level: str = "info") -> None:
+          backend: str = "numpy", log_level: str = "info", *, allowed_hosts=(),
+          allowed_origins=(), max_image_bytes: int = Limits.max_image_bytes,
+          max_pixels: int = Limits.max_pixels, max_concurrent: int = Limits.max_concurrent,
+          queue_timeout: float = Limits.queue_timeout, body_timeout: float = Limits.body_timeout,
+          header_timeout: float = 10.0, keep_alive_timeout: int = 5,
+          max_connections: int = 100) -> None:
     """Load a model (by default the last one ``anynet train`` saved) and serve the page until
-    interrupted. Raises :class:`NoModelError` with advice when there is no model."""
+    interrupted. Raises :class:`NoModelError` with advice when there is no model.
+
+    ``allowed_hosts`` are added to localhost and ``host``; ``header_timeout`` (seconds for a
+    request's headers, then 408), ``keep_alive_timeout`` (idle connections) and
+    ``max_connections`` (then 503) go to uvicorn; the other keywords are :func:`create_app`'s.
+    """
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - depends on the installation
         raise ImportError("serving needs uvicorn: pip install 'anynet[serve]'") from None
     from ..io import load_model
 
+    if not (header_timeout > 0 and keep_alive_timeout > 0 and max_connections > 0):
+        raise ValueError("header_timeout, keep_alive_timeout and max_connections must be positive")
     path = Path(model_path).expanduser() if model_path is not None else default_model_path()
     if not path.is_file():
         raise NoModelError(f"no such model file: {path}")
     model = load_model(path, backend=backend)
-    app = create_app(model)
+    hosts = allowed_hosts_for(host, allowed_hosts)
+    app = create_app(model, allowed_hosts=hosts, allowed_origins=allowed_origins,
+                     max_image_bytes=max_image_bytes, max_pixels=max_pixels,
+                     max_concurrent=max_concurrent, queue_timeout=queue_timeout,
+                     body_timeout=body_timeout)
     print(f"anynet: serving {path} ({len(class_names(model))} classes) "
           f"at http://{host}:{port}/  (Ctrl+C stops)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    if host in ("0.0.0.0", "::", ""):
+        print(f"anynet: answering only to the host names {', '.join(hosts)}; "
+              "add the name or address clients use with allowed_hosts (--allowed-host)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level,
+                http=header_timeout_protocol(header_timeout), timeout_keep_alive=keep_alive_timeout,
+                limit_concurrency=max_connections, h11_max_incomplete_event_size=16 * 1024)
