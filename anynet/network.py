@@ -146,8 +146,8 @@ class Network:
                    input_shape=config.get("input_shape"))
 
     def get_weights(self) -> list[dict]:
-        """A host NumPy copy of every layer's parameters."""
-        return [{k: to_numpy(v).copy() for k, v in layer.params.items()} for layer in self.layers]
+        """A host NumPy copy of every layer's parameters and buffers (all a file stores)."""
+        return [{k: to_numpy(v).copy() for k, v in layer.state.items()} for layer in self.layers]
 
     def set_weights(self, weights: list[dict]) -> None:
         """Load parameters (host or any backend arrays) into the built network."""
@@ -155,15 +155,17 @@ class Network:
         if len(weights) != len(self.layers):
             raise ValueError(f"weights for {len(weights)} layers, network has {len(self.layers)}")
         for i, (layer, given) in enumerate(zip(self.layers, weights)):
-            if set(given) != set(layer.params):
+            state = layer.state
+            if set(given) != set(state):
                 raise ValueError(f"layer {i} ({type(layer).__name__}) has parameters "
-                                 f"{sorted(layer.params)}, got {sorted(given)}")
+                                 f"{sorted(state)}, got {sorted(given)}")
             for name, value in given.items():
                 host = to_numpy(value)
-                want = tuple(layer.params[name].shape)
+                want = tuple(state[name].shape)
                 if tuple(host.shape) != want:
                     raise ValueError(f"layer {i} parameter {name!r} has shape {want}, got {tuple(host.shape)}")
-                layer.params[name] = self.backend.asarray(host, dtype=self.dtype)
+                home = layer.params if name in layer.params else layer.buffers
+                home[name] = self.backend.asarray(host, dtype=self.dtype)
         self.optimizer.reset()
 
     def to(self, backend) -> Network:

@@ -141,3 +141,13 @@ def test_save_grid(tmp_path, data_backend):
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 3 * 56 and im.size[1] > 2 * 56
     save_grid(np.zeros((3, 28, 28), np.uint8), tmp_path / "plain.png")
+
+
+def test_single_channel_image_batches_keep_their_shape(data_backend):
+    """(b, 1, H, W), as convolutional networks take images, is augmented like (b, H, W)."""
+    x = _batch(data_backend, flat=False)
+    x4 = data_backend.xp.reshape(x, (x.shape[0], 1, 28, 28))
+    a = data_backend.to_host(Augmenter(**FULL)(x, data_backend.random(3)))
+    b = data_backend.to_host(Augmenter(**FULL)(x4, data_backend.random(3)))
+    assert b.shape == (x.shape[0], 1, 28, 28)
+    np.testing.assert_array_equal(b[:, 0], a)

@@ -200,3 +200,55 @@ class Backend:
         moments out of the float subnormal range; see ``anynet.optimizers.FLUSH_BELOW``)."""
         xp = self.xp
         a[...] = xp.where(xp.abs(a) < threshold, 0.0, a)
+
+    # ------------------------------------------------------------------ convolution
+    def pad2d(self, x: Array, pad: int) -> Array:
+        """``x`` (N, C, H, W) with ``pad`` zeros around its last two axes (allocation plus slice
+        assignment: the standard has no ``pad``)."""
+        if pad == 0:
+            return x
+        n, c, h, w = x.shape
+        out = self.xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype, device=self.device)
+        out[:, :, pad:pad + h, pad:pad + w] = x
+        return out
+
+    def im2col(self, x: Array, kh: int, kw: int, stride: int) -> Array:
+        """The receptive fields of a padded batch ``x`` (N, C, Hp, Wp) as columns
+        (C*kh*kw, N*Ho*Wo): row ``c*kh*kw + i*kw + j``, column ``n*Ho*Wo + oy*Wo + ox`` holds
+        input pixel ``(n, c, oy*stride + i, ox*stride + j)``. One ``take`` with an index array
+        made once per shape, then one transpose: the convolution is then a single matmul."""
+        n, c, hp, wp = x.shape
+        index = self._im2col_index(c, hp, wp, kh, kw, stride)
+        cols = self.xp.take(self.xp.reshape(x, (n, c * hp * wp)), index, axis=1)
+        ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+        cols = self.xp.permute_dims(self.xp.reshape(cols, (n, c * kh * kw, ho * wo)), (1, 0, 2))
+        return self.xp.reshape(cols, (c * kh * kw, n * ho * wo))
+
+    def _im2col_index(self, c: int, hp: int, wp: int, kh: int, kw: int, stride: int) -> Array:
+        key = (c, hp, wp, kh, kw, stride)
+        cache = self.__dict__.setdefault("_im2col_indices", {})
+        index = cache.get(key)
+        if index is None:
+            ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+            rows = np.arange(kh)[:, None, None, None] + stride * np.arange(ho)[None, None, :, None]
+            cols = np.arange(kw)[None, :, None, None] + stride * np.arange(wo)[None, None, None, :]
+            within = rows * wp + cols  # (kh, kw, ho, wo)
+            flat = np.arange(c)[:, None, None, None, None] * (hp * wp) + within[None]
+            index = cache[key] = self.asarray(flat.reshape(-1).astype(np.int64))
+        return index
+
+    def col2im(self, cols: Array, shape: Shape, kh: int, kw: int, stride: int) -> Array:
+        """The adjoint of :meth:`im2col`: columns (C*kh*kw, N*Ho*Wo) summed back into an
+        array of the padded input's ``shape`` (N, C, Hp, Wp), as a sum of ``kh*kw`` shifted,
+        strided slices (the standard has no scatter-add)."""
+        xp = self.xp
+        n, c, hp, wp = shape
+        ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+        parts = xp.reshape(cols, (c, kh, kw, n, ho, wo))
+        out = xp.zeros((c, n, hp, wp), dtype=cols.dtype, device=self.device)
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i, i + stride * (ho - 1) + 1, stride)
+                across = slice(j, j + stride * (wo - 1) + 1, stride)
+                out[:, :, rows, across] += parts[:, i, j, :, :, :]
+        return xp.permute_dims(out, (1, 0, 2, 3))

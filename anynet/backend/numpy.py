@@ -10,6 +10,7 @@ so they are bit-identical to the generic versions (``tests/test_backend_kernels.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .base import Array, Backend, BackendError
 
@@ -62,3 +63,10 @@ class NumpyBackend(Backend):
 
     def flush_small(self, a, threshold):
         np.copyto(a, 0.0, where=np.abs(a) < threshold)
+
+    def im2col(self, x, kh, kw, stride):
+        """The same columns from a strided view of ``x`` (one copy, no index array)."""
+        n, c = x.shape[:2]
+        windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+        ho, wo = windows.shape[2:4]
+        return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo)

@@ -130,7 +130,8 @@ class Augmenter:
 
     # ------------------------------------------------------------------ the transform
     def __call__(self, x, rng):
-        """Augment a batch ``x`` of shape ``(b, H*W)`` (square images) or ``(b, H, W)``.
+        """Augment a batch ``x`` of shape ``(b, H*W)`` (square images), ``(b, H, W)`` or
+        ``(b, 1, H, W)``.
 
         ``rng`` is a ``Backend.random(seed)`` source of ``x``'s backend (or an int seed, for
         convenience outside training loops). Returns an array of ``x``'s shape, dtype and
@@ -187,11 +188,14 @@ def _random_source(x, rng, xp, dev):
 
 
 def _batch_size(shape) -> tuple[int, int, int]:
-    """``(b, H, W)`` of a batch of shape ``(b, H*W)`` (square images) or ``(b, H, W)``."""
+    """``(b, H, W)`` of a batch of shape ``(b, H*W)`` (square images), ``(b, H, W)`` or
+    ``(b, 1, H, W)`` (one channel, as convolutional networks take it)."""
+    if len(shape) == 4 and shape[1] == 1:
+        return shape[0], shape[2], shape[3]
     if len(shape) == 3:
         return shape
     if len(shape) != 2:
-        raise ValueError(f"expected images (b, H*W) or (b, H, W), got shape {shape}")
+        raise ValueError(f"expected images (b, H*W), (b, H, W) or (b, 1, H, W), got shape {shape}")
     b, hw = shape
     h = math.isqrt(hw)
     if h * h != hw:

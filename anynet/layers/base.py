@@ -13,6 +13,10 @@ A layer is bound to a backend once and is then a pure function of its parameters
   respect to the input (``None`` when not needed: a network's first layer skips that matmul) and
   a dict of parameter gradients with the keys of ``params``.
 - ``get_config()`` returns the constructor arguments, so a model can be rebuilt from a file.
+
+Parameters (``params``) are what the optimizer trains. Some layers also keep ``buffers``:
+arrays that are saved with the model but not trained (BatchNorm's running statistics); a
+training-mode forward pass may replace them, an inference pass never does.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Layer:
 
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}
+        self.buffers: dict[str, Array] = {}
         self.backend: Backend | None = None
         self.xp: Any = None
         self.dtype: Any = None
@@ -48,11 +53,22 @@ class Layer:
         out = self.output_shape(self.input_shape)
         host = self.init_params(np.random.default_rng(0) if rng is None else rng)
         self.params = {name: backend.asarray(value, dtype=self.dtype) for name, value in host.items()}
+        self.buffers = {name: backend.asarray(value, dtype=self.dtype)
+                        for name, value in self.init_buffers().items()}
         return out
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Initial parameters as host arrays (none for this layer)."""
         return {}
+
+    def init_buffers(self) -> dict[str, np.ndarray]:
+        """Initial buffers as host arrays (none for this layer)."""
+        return {}
+
+    @property
+    def state(self) -> dict[str, Array]:
+        """Everything saved with the model: parameters and buffers."""
+        return {**self.params, **self.buffers}
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)

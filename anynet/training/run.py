@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backend import get_backend, to_numpy
-from ..models import MODEL_PRESETS, mlp
+from ..models import MODEL_PRESETS, from_preset
 from ..network import Network
 from ..optimizers import Optimizer, get_optimizer
 from ..record import ModelInfo, Preprocessing, TrainingSummary
@@ -205,12 +205,10 @@ def _build_model(model, data: _Data, settings: dict[str, Any]) -> tuple[Network,
         return model, "custom"
     if not isinstance(model, str):
         raise TypeError(f"model must be a preset name or a Network, got {type(model).__name__}")
-    preset = _preset(model)
-    net = mlp(hidden=tuple(preset["hidden"] if settings["hidden"] is None else settings["hidden"]),
-              num_classes=len(data.classes), activation=settings["activation"],
-              dropout=preset["dropout"] if settings["dropout"] is None else settings["dropout"],
-              optimizer=opt, backend=settings["backend"], dtype=settings["dtype"],
-              seed=settings["seed"], classes=data.classes)
+    _preset(model)  # a clear error for an unknown name
+    net = from_preset(model, len(data.classes), hidden=settings["hidden"], dropout=settings["dropout"],
+                      activation=settings["activation"], optimizer=opt, backend=settings["backend"],
+                      dtype=settings["dtype"], seed=settings["seed"], classes=data.classes)
     return net, model
 
 

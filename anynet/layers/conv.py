@@ -1,0 +1,134 @@
+"""Two-dimensional convolution, NCHW, forward and backward by hand.
+
+Forward (one matmul for the whole batch after im2col)::
+
+    cols = im2col(pad(x))                 (C*kh*kw, N*Ho*Wo): a column per output position
+    y    = W2 @ cols + b                  W2 = W reshaped (F, C*kh*kw)  ->  (F, N*Ho*Wo) -> NCHW
+
+Backward, with ``g`` the output gradient laid out (F, N*Ho*Wo) like ``y``::
+
+    dW = g @ cols^T                       (F, C*kh*kw), reshaped like W
+    db = sum of g over its columns        (F,)
+    dx = unpad(col2im(W2^T @ g))          col2im sums each column back onto the pixels it read
+
+``im2col`` and ``col2im`` are methods of the backend: the generic versions use ``xp.take`` with
+an index array and a sum of shifted slices; NumPy overrides ``im2col`` with a strided view.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..backend import Array
+from .base import Grads, Layer
+
+__all__ = ["Conv2D", "MAX_COLUMNS"]
+
+#: im2col buffers above this many elements are made a slice of the batch at a time (inference;
+#: a training batch keeps its columns for the backward pass)
+MAX_COLUMNS = 1 << 24
+
+
+def _padding(padding: str | int, kernel: int) -> int:
+    if padding == "valid":
+        return 0
+    if padding == "same":
+        if kernel % 2 == 0:
+            raise ValueError(f"padding='same' needs an odd kernel size, got {kernel}")
+        return kernel // 2
+    if isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
+        return padding
+    raise ValueError(f"padding must be 'valid', 'same' or a number of pixels >= 0, got {padding!r}")
+
+
+class Conv2D(Layer):
+    """``filters`` learned ``kernel_size`` x ``kernel_size`` filters over inputs (C, H, W).
+
+    Args:
+        filters: output channels.
+        kernel_size: the filters' height and width.
+        stride: step between receptive fields.
+        padding: ``"valid"`` (none), ``"same"`` (``kernel_size // 2`` zeros: the output keeps the
+            input's size at stride 1; odd kernels only) or a number of zero pixels on each side.
+        use_bias: add a bias per filter.
+        init: ``"he"`` (normal, std sqrt(2/fan_in)) or ``"glorot"`` (uniform); fan_in = C*k*k.
+    """
+
+    def __init__(self, filters: int, kernel_size: int = 3, stride: int = 1, padding: str | int = "valid",
+                 use_bias: bool = True, init: str = "he"):
+        super().__init__()
+        if int(filters) < 1 or int(kernel_size) < 1 or int(stride) < 1:
+            raise ValueError(f"Conv2D needs filters, kernel_size and stride >= 1, got "
+                             f"{filters}, {kernel_size}, {stride}")
+        if init not in ("he", "glorot"):
+            raise ValueError(f"unknown init {init!r}: use 'he' or 'glorot'")
+        self.filters, self.kernel_size, self.stride = int(filters), int(kernel_size), int(stride)
+        self.padding, self.use_bias, self.init = padding, bool(use_bias), init
+        self.pad = _padding(padding, self.kernel_size)
+
+    def get_config(self) -> dict:
+        return {"filters": self.filters, "kernel_size": self.kernel_size, "stride": self.stride,
+                "padding": self.padding, "use_bias": self.use_bias, "init": self.init}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"Conv2D expects inputs (channels, height, width), got per-sample shape "
+                             f"{input_shape}; images are (1, 28, 28)")
+        _, h, w = input_shape
+        k, s, p = self.kernel_size, self.stride, self.pad
+        if h + 2 * p < k or w + 2 * p < k:
+            raise ValueError(f"a {k}x{k} kernel does not fit inputs of {h}x{w} with padding {p}")
+        return (self.filters, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
+
+    def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        assert self.input_shape is not None
+        c, k, f = self.input_shape[0], self.kernel_size, self.filters
+        fan_in, fan_out = c * k * k, f * k * k
+        if self.init == "he":
+            w = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(f, c, k, k))
+        else:
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            w = rng.uniform(-limit, limit, size=(f, c, k, k))
+        return {"W": w, "b": np.zeros(f)} if self.use_bias else {"W": w}
+
+    def forward(self, x: Array, training: bool = False) -> tuple[Array, Any]:
+        n = x.shape[0]
+        per_sample = math.prod(self.output_shape(tuple(x.shape[1:]))[1:]) * x.shape[1] * self.kernel_size**2
+        if training or n * per_sample <= MAX_COLUMNS:
+            return self._forward(x, training)
+        step = max(1, MAX_COLUMNS // per_sample)
+        parts = [self._forward(x[lo:min(lo + step, n), ...], False)[0] for lo in range(0, n, step)]
+        return self.xp.concat(parts, axis=0), None
+
+    def _forward(self, x: Array, training: bool) -> tuple[Array, Any]:
+        xp, b = self.xp, self.backend
+        assert b is not None
+        n = x.shape[0]
+        f, ho, wo = self.output_shape(tuple(x.shape[1:]))
+        padded = b.pad2d(x, self.pad)
+        cols = b.im2col(padded, self.kernel_size, self.kernel_size, self.stride)
+        y = xp.reshape(self.params["W"], (f, -1)) @ cols  # (F, N*Ho*Wo)
+        if self.use_bias:
+            y += xp.reshape(self.params["b"], (f, 1))
+        y = xp.permute_dims(xp.reshape(y, (f, n, ho, wo)), (1, 0, 2, 3))
+        return y, ((cols, tuple(padded.shape)) if training else None)
+
+    def backward(self, ctx: Any, grad: Array, need_input_grad: bool = True) -> tuple[Array | None, Grads]:
+        xp, b = self.xp, self.backend
+        assert b is not None and self.input_shape is not None
+        cols, padded_shape = ctx
+        f = self.filters
+        g = xp.reshape(xp.permute_dims(grad, (1, 0, 2, 3)), (f, -1))  # (F, N*Ho*Wo)
+        w2 = xp.reshape(self.params["W"], (f, -1))
+        grads = {"W": xp.reshape(g @ xp.matrix_transpose(cols), self.params["W"].shape)}
+        if self.use_bias:
+            grads["b"] = xp.sum(g, axis=1)
+        if not need_input_grad:
+            return None, grads
+        k, p = self.kernel_size, self.pad
+        dx = b.col2im(xp.matrix_transpose(w2) @ g, padded_shape, k, k, self.stride)
+        _, h, w = self.input_shape
+        return (dx[:, :, p:p + h, p:p + w] if p else dx), grads
