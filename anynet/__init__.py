@@ -5,14 +5,41 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .backend import Backend, BackendError, available_backends, backend_of, get_backend, to_numpy
 from .io import ModelFileError, load_model, save_model
-from .layers import Dense, Dropout, Flatten, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (
+    AveragePool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
 from .losses import MeanSquaredError, SoftmaxCrossEntropy, SoftmaxHalfSquaredError
-from .models import mlp
+from .models import cnn, mlp
 from .network import Network
 from .optimizers import SGD, Adam, AdamW, GradientDescent
 from .record import ModelInfo
-from .schedules import CosineDecay, StepDecay
-from .training import Callback, EarlyStopping, ProgressBar, TrainResult, train
+from .schedules import CosineDecay, LinearWarmup, OneCycle, StepDecay, WarmupCosine
+from .training import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    EpochLogger,
+    ModelCheckpoint,
+    ProgressBar,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+    TrainingDivergedError,
+    TrainResult,
+    lr_find,
+    train,
+)
 
 try:
     __version__ = version("anynet")
@@ -20,10 +47,13 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
-    "SGD", "Adam", "AdamW", "Backend", "BackendError", "Callback", "CosineDecay", "Dense",
-    "Dropout", "EarlyStopping", "Flatten", "GradientDescent", "LeakyReLU", "MeanSquaredError",
-    "ModelFileError", "ModelInfo", "Network", "ProgressBar", "ReLU", "Sigmoid", "Softmax",
-    "SoftmaxCrossEntropy", "SoftmaxHalfSquaredError", "StepDecay", "Tanh", "TrainResult",
-    "__version__", "available_backends", "backend_of", "get_backend", "load_model", "mlp",
-    "save_model", "to_numpy", "train",
+    "SGD", "Adam", "AdamW", "AveragePool2D", "Backend", "BackendError", "BatchNorm", "CSVLogger",
+    "Callback", "Conv2D", "CosineDecay", "Dense", "Dropout", "EarlyStopping", "EpochLogger",
+    "Flatten", "GlobalAveragePooling2D", "GradientDescent", "LeakyReLU", "LinearWarmup",
+    "MaxPool2D", "MeanSquaredError", "ModelCheckpoint", "ModelFileError", "ModelInfo", "Network",
+    "OneCycle", "ProgressBar", "ReLU", "ReduceLROnPlateau", "Sigmoid", "Softmax",
+    "SoftmaxCrossEntropy", "SoftmaxHalfSquaredError", "StepDecay", "Tanh", "TerminateOnNaN",
+    "TrainResult", "TrainingDivergedError", "WarmupCosine", "__version__", "available_backends",
+    "backend_of", "cnn", "get_backend", "load_model", "lr_find", "mlp", "save_model", "to_numpy",
+    "train",
 ]

@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 EPILOG = """\
 examples:
@@ -63,12 +64,12 @@ def _say(*parts, file=None):
 
 
 def _model_path(given) -> Path:
-    """The model file named on the command line, or the last one ``anynet train`` saved."""
+    """The model file named on the command line (a file, not a folder or the temporary of an
+    interrupted save), or the last one ``anynet train`` saved."""
     if given is not None:
-        path = Path(given).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"no such model file: {path}")
-        return path
+        from .io import model_file
+
+        return model_file(given)
     from .app.paths import default_model_path
 
     return default_model_path()
@@ -79,6 +80,59 @@ def _default_out(dataset: str, model: str) -> Path:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return anynet_home() / "models" / f"{dataset}-{model}-{stamp}.safetensors"
+
+
+def _check_out(args) -> None:
+    """Fail before loading data or training when the model could not be saved: ``--out`` is a
+    folder, or in a missing, non-folder or read-only folder (the default folder is created)."""
+    if args.no_save:
+        return
+    if args.out is None:
+        from .app.paths import anynet_home
+
+        folder = anynet_home() / "models"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot create the model folder {folder} ({exc.strerror or exc}); "
+                          "set ANYNET_HOME or pass --out FILE") from None
+    else:
+        out = Path(args.out).expanduser()
+        if out.is_dir():
+            raise ValueError(f"--out {out} is a folder; give a file name, e.g. --out {out / 'model.safetensors'}")
+        folder = out.parent
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "does not exist (create it first)"
+            raise ValueError(f"--out {out}: {folder} {what}")
+    try:  # what save_model does: a temporary file in the same folder
+        fd, probe = tempfile.mkstemp(prefix=".anynet-write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"cannot write a model into {folder} ({exc.strerror or exc}); "
+                      "choose another --out") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with a clear message when the server could not listen on ``host:port``."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (OSError, UnicodeError) as exc:
+        raise OSError(f"cannot listen on {host}:{port}: unknown address ({exc})") from None
+    with socket.socket(family, kind, proto) as sock:
+        if os.name != "nt":  # as uvicorn does: a port left in TIME_WAIT is free
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(f"port {port} on {host} is already in use (another anynet serve?); "
+                              "choose another with --port") from None
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _load_dataset(name, data_dir, quiet):
@@ -109,6 +163,16 @@ def _fraction_or_none(text: str):
     value = float(text)
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"validation fraction must be in (0, 1) or 'none', got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number (1-65535), got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {value}")
     return value
 
 
@@ -143,14 +207,16 @@ def cmd_train(args) -> int:
     if args.model not in MODEL_PRESETS:
         raise ValueError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_PRESETS)}")
     backend = get_backend(args.backend)  # fail before loading any data
+    _check_out(args)
     dataset = _load_dataset(args.dataset, args.data_dir, args.quiet)
     out = None if args.no_save else Path(args.out).expanduser() if args.out else _default_out(dataset.name, args.model)
     result = train(
         dataset=dataset, model=args.model, backend=backend, epochs=args.epochs,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
         weight_decay=args.weight_decay, augment=args.augment, validation=args.validation,
-        seed=args.seed, verbose=not args.quiet, save=out, hidden=args.hidden, dropout=args.dropout,
-        limit=args.limit,
+        seed=args.seed, verbose=0 if args.quiet else args.verbose, save=out, hidden=args.hidden,
+        dropout=args.dropout, limit=args.limit, checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume, class_weight=args.class_weight, clip_norm=args.clip_norm,
     )
     _say("")
     _say(result.summary())
@@ -257,12 +323,15 @@ def _predict_dataset(model, args) -> int:
 
 def cmd_serve(args) -> int:
     path = _model_path(args.model)
+    _check_port(args.host, args.port)
     try:
         from .app.server import serve
     except ImportError as exc:
         raise ImportError(f"serving needs the web extras ({exc}); install them with: "
                           "pip install 'anynet[serve]'") from None
-    serve(model_path=path, host=args.host, port=args.port, backend=args.backend)
+    limits = {name: getattr(args, name) for name in SERVE_LIMITS if getattr(args, name) is not None}
+    serve(model_path=path, host=args.host, port=args.port, backend=args.backend,
+          allowed_hosts=args.allowed_host or (), allowed_origins=args.allowed_origin or (), **limits)
     return 0
 
 
@@ -390,7 +459,13 @@ def _add_train(sub) -> None:
     p.add_argument("--batch-size", "-b", type=_positive_int, default=128, help="samples per step")
     p.add_argument("--lr", type=float, default=None, help="base learning rate (default: adam 1e-3 (2e-3 for mlp-small), sgd 0.05)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "gd"], help="optimizer")
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant"], help="learning-rate schedule")
+    p.add_argument("--schedule", default="cosine",
+                   choices=["cosine", "step", "constant", "warmup", "warmup-cosine", "onecycle"],
+                   help="learning-rate schedule (warmup, warmup-cosine and onecycle change it every step)")
+    p.add_argument("--clip-norm", type=float, default=None, metavar="X",
+                   help="clip the gradients' global L2 norm to X")
+    p.add_argument("--class-weight", choices=["balanced"], default=None,
+                   help="weight each class's loss by the inverse of its frequency")
     p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (L2; decoupled for adamw)")
     p.add_argument("--hidden", type=_hidden, default=None, metavar="W1,W2,...", help="hidden widths (default: the model's)")
     p.add_argument("--dropout", type=float, default=None, help="dropout rate (default: the model's)")
@@ -403,11 +478,26 @@ def _add_train(sub) -> None:
     p.add_argument("--backend", default="auto", help=_backend_help())
     p.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffles and dropout")
     p.add_argument("--out", "-o", metavar="FILE", default=None,
-                   help="model file to write (default: $ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors)")
+                   help="model file to write, in an existing folder (default: "
+                        "$ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors)")
     p.add_argument("--no-save", action="store_true", help="do not save the model")
     p.add_argument("--plots", metavar="DIR", default=None,
                    help="write history.png, confusion.png and misclassified.png into DIR")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no per-class table")
+    p.add_argument("--verbose", "-v", type=int, choices=[0, 1, 2], default=1,
+                   help="0 silent, 1 a progress bar (one line per epoch when not on a terminal), "
+                        "2 one line per epoch")
+    p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                   help="write a resumable checkpoint there every epoch (Ctrl-C saves one too)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="auto",
+                   type=_resume, help="continue the run saved in --checkpoint-dir "
+                                      "('--resume auto': only if a checkpoint is there)")
+
+
+def _resume(text: str):
+    if text != "auto":
+        raise argparse.ArgumentTypeError(f"--resume takes no value or 'auto', not {text!r}")
+    return "auto"
 
 
 def _add_evaluate(sub) -> None:
@@ -445,7 +535,44 @@ def _add_serve(sub) -> None:
                  "Serve the drawing page and its HTTP API with a saved model.", data=False)
     _model_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    p.add_argument("--port", type=int, default=8000, help="port")
+    p.add_argument("--port", type=_port, default=8000, help="port (1-65535)")
+    _serve_limits(p)
+
+
+#: ``anynet serve`` options passed on to :func:`anynet.app.server.serve` when given (its own
+#: defaults apply otherwise; see docs/serving.md)
+SERVE_LIMITS = {
+    "max_image_bytes": (int, "N", "largest image accepted, in bytes (default 2 MiB)"),
+    "max_pixels": (int, "N", "largest image, width x height, checked before decoding (default 25 M)"),
+    "max_concurrent": (int, "N", "decodes and predictions running at once (default 2)"),
+    "queue_timeout": (float, "S", "seconds a request may wait for a slot, then 503 (default 10)"),
+    "body_timeout": (float, "S", "seconds to receive a request body, then 408 (default 30)"),
+    "header_timeout": (float, "S", "seconds to receive a request's headers, then 408 (default 10)"),
+    "keep_alive_timeout": (int, "S", "seconds an idle connection stays open (default 5)"),
+    "max_connections": (int, "N", "connections at once, then 503 (default 100)"),
+}
+
+
+def _serve_limits(p) -> None:
+    """The server's limits and allow-lists (documented in docs/serving.md)."""
+    p.add_argument("--allowed-host", action="append", metavar="NAME",
+                   help="also answer requests for this host name (repeatable; the localhost names "
+                        "and --host always)")
+    p.add_argument("--allowed-origin", action="append", metavar="URL",
+                   help="accept POSTs from pages of this origin (repeatable)")
+    for name, (kind, metavar, text) in SERVE_LIMITS.items():
+        convert = _positive_int if kind is int else _positive_float
+        p.add_argument("--" + name.replace("_", "-"), type=convert, metavar=metavar, help=text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
 
 
 def _add_info(sub) -> None:

@@ -3,16 +3,24 @@ Adam moments, keyed by parameter name) and its ``reset()``, and updates paramete
 (the layers keep references to them) from ``(name, param, grad, decay)`` entries, where
 ``decay`` says whether weight decay applies (weights yes, biases no).
 
-Learning-rate schedules are in :mod:`anynet.schedules`; ``start_epoch`` applies one.
+Learning-rate schedules are in :mod:`anynet.schedules`: ``start_epoch`` applies an epoch
+schedule, ``start_step`` a per-step one; ``lr_scale`` (1 unless a callback such as
+``ReduceLROnPlateau`` lowers it) multiplies either. ``clip_norm`` rescales all gradients of a
+step together so that their global L2 norm is at most ``clip_norm``; the norm is computed and
+applied on the device (never read back). ``state_dict()`` / ``load_state_dict()`` give and take
+a host copy of everything a checkpoint needs.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from .backend import Array, Backend
-from .schedules import CosineDecay, StepDecay, get_schedule, schedule_name
+import numpy as np
+
+from .backend import Array, Backend, to_numpy
+from .schedules import CosineDecay, StepDecay, get_schedule, is_per_step, schedule_name
 
 __all__ = [
     "OPTIMIZERS",
@@ -42,15 +50,20 @@ Update = tuple[str, Array, Array, bool]
 class Optimizer:
     """Base class: learning rate, schedule, weight decay and per-parameter state."""
 
-    def __init__(self, lr: float, weight_decay: float = 0.0, schedule=None):
+    def __init__(self, lr: float, weight_decay: float = 0.0, schedule=None, clip_norm: float | None = None):
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        if clip_norm is not None and not float(clip_norm) > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {clip_norm}")
         self.base_lr = self.lr = float(lr)
         self.weight_decay = float(weight_decay)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.lr_scale = 1.0
         self.schedule = get_schedule(schedule)
         self.backend: Backend | None = None
+        self._clip_limit: Array | None = None
         self.reset()
 
     # ------------------------------------------------------------------ binding and state
@@ -61,6 +74,7 @@ class Optimizer:
                           for key, s in self.state.items()}
             self.scratch = {}
         self.backend = backend
+        self._clip_limit = None
         return self
 
     def reset(self) -> None:
@@ -70,8 +84,32 @@ class Optimizer:
         self.steps = 0
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:
-        self.lr = self.base_lr * self.schedule(epoch, total_epochs)
+        """Apply an epoch schedule (a per-step one waits for ``start_step``)."""
+        if not is_per_step(self.schedule):
+            self.lr = self.base_lr * self.lr_scale * self.schedule(epoch, total_epochs)
 
+    def start_step(self, step: int, total_steps: int) -> None:
+        """Apply a per-step schedule at ``step`` of ``total_steps`` (counted over the run)."""
+        if is_per_step(self.schedule):
+            self.lr = self.base_lr * self.lr_scale * self.schedule(step, total_steps)
+
+    def state_dict(self) -> dict:
+        """A host copy of the state: step count, rates and every slot (``{"0.W": {"m": ...}}``)."""
+        slots = {name: {k: np.array(to_numpy(v)) for k, v in s.items()} for name, s in self.state.items()}
+        return {"type": type(self).__name__, "steps": self.steps, "lr": self.lr,
+                "base_lr": self.base_lr, "lr_scale": self.lr_scale, "slots": slots}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what :meth:`state_dict` gave (on this optimizer's backend)."""
+        if state.get("type", type(self).__name__) != type(self).__name__:
+            raise ValueError(f"optimizer state of a {state['type']}, not of a {type(self).__name__}")
+        assert self.backend is not None
+        self.state = {name: {k: self.backend.asarray(v) for k, v in s.items()}
+                      for name, s in state["slots"].items()}
+        self.scratch = {}
+        self.steps = int(state["steps"])
+        self.lr, self.base_lr = float(state["lr"]), float(state["base_lr"])
+        self.lr_scale = float(state["lr_scale"])
     # ------------------------------------------------------------------ stepping
     def step(self, updates: Iterable[Update]) -> None:
         """Update each parameter in place from its gradient."""
@@ -79,6 +117,8 @@ class Optimizer:
             raise RuntimeError(f"{type(self).__name__} is not bound to a backend: call bind(backend)")
         self.steps += 1
         self._prepare()
+        if self.clip_norm is not None:
+            updates = self._clipped(list(updates))
         for name, param, grad, decay in updates:
             if name not in self.state:
                 self.state[name] = self._new_state(param)
@@ -87,6 +127,22 @@ class Optimizer:
             self._update(param, grad, decay, self.state[name], self.scratch[name])
         if FLUSH_EVERY and self.steps % FLUSH_EVERY == 0:
             self._flush_subnormals()
+
+    def _clipped(self, updates: list[Update]) -> list[Update]:
+        """The updates with every gradient scaled by ``min(1, clip_norm / global_norm)``,
+        computed on the device."""
+        if not updates:
+            return updates
+        xp = self.backend.xp
+        total = None
+        for _, _, grad, _ in updates:
+            flat = xp.reshape(grad, (-1,))
+            total = xp.vecdot(flat, flat) if total is None else total + xp.vecdot(flat, flat)
+        dtype = updates[0][2].dtype
+        if self._clip_limit is None or self._clip_limit.dtype != dtype:
+            self._clip_limit = self.backend.asarray(np.asarray(self.clip_norm), dtype=dtype)
+        scale = self._clip_limit / xp.maximum(xp.sqrt(total), self._clip_limit)
+        return [(name, param, grad * scale, decay) for name, param, grad, decay in updates]
 
     def _prepare(self) -> None:
         """Per-step constants (Adam's bias corrections)."""
@@ -109,7 +165,10 @@ class Optimizer:
 
     def get_config(self) -> dict:
         sched = getattr(self.schedule, "get_config", lambda: {"type": "custom"})()
-        return {"lr": self.base_lr, "weight_decay": self.weight_decay, "schedule": sched}
+        config = {"lr": self.base_lr, "weight_decay": self.weight_decay, "schedule": sched}
+        if self.clip_norm is not None:
+            config["clip_norm"] = self.clip_norm
+        return config
 
     @property
     def schedule_name(self) -> str:
@@ -123,8 +182,8 @@ class SGD(Optimizer):
     with ``batch_size=None``, mini-batch otherwise.
     """
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None):
-        super().__init__(lr, weight_decay, schedule)
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None, clip_norm=None):
+        super().__init__(lr, weight_decay, schedule, clip_norm)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         if nesterov and momentum == 0.0:
@@ -152,9 +211,9 @@ class SGD(Optimizer):
             param -= self.lr * v
 
 
-def GradientDescent(lr=0.1, schedule=None) -> SGD:
+def GradientDescent(lr=0.1, schedule=None, clip_norm=None) -> SGD:
     """Plain (full-batch or mini-batch) gradient descent: SGD without momentum."""
-    return SGD(lr=lr, schedule=schedule)
+    return SGD(lr=lr, schedule=schedule, clip_norm=clip_norm)
 
 
 class Adam(Optimizer):
@@ -162,8 +221,9 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None):
-        super().__init__(lr, weight_decay, schedule)
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None,
+                 clip_norm=None):
+        super().__init__(lr, weight_decay, schedule, clip_norm)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {b}")
@@ -201,8 +261,9 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, schedule=None):
-        super().__init__(lr, beta1, beta2, eps, weight_decay, schedule)
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, schedule=None,
+                 clip_norm=None):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, schedule, clip_norm)
 
 
 OPTIMIZERS: dict[str, Any] = {"sgd": SGD, "gd": GradientDescent, "adam": Adam, "adamw": AdamW}

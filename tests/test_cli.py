@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import numpy as np
+
+import anynet
 import pytest
 
 from anynet.cli import main
@@ -157,3 +159,47 @@ def test_round_trip_train_evaluate_predict(capsys, data_dir, tmp_path, home):
     line = capsys.readouterr().out.splitlines()[0]
     assert line.startswith(str(path)) and line.count("%") == 3
     assert (shown / "seven.png").stat().st_size > 0
+
+
+def test_serve_options_reach_the_server(monkeypatch, tmp_path):
+    """Every limit given on the command line is passed to anynet.app.server.serve; limits not
+    given are left to its defaults."""
+    pytest.importorskip("fastapi")
+    from anynet import cli
+    from anynet.app import server
+
+    model = tmp_path / "m.safetensors"
+    net = anynet.mlp((4,), num_classes=2, backend="numpy", input_shape=(28, 28))
+    anynet.save_model(net, model)
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(cli, "_check_port", lambda host, port: None)
+    assert cli.main(["serve", "--model", str(model), "--max-concurrent", "3", "--queue-timeout", "2.5",
+                     "--allowed-host", "digits.example.org", "--allowed-host", "10.0.0.5"]) == 0
+    assert seen["max_concurrent"] == 3 and seen["queue_timeout"] == 2.5
+    assert seen["allowed_hosts"] == ["digits.example.org", "10.0.0.5"] and seen["allowed_origins"] == ()
+    assert "max_pixels" not in seen and seen["backend"] == "cpu"
+    assert cli.main(["serve", "--model", str(model), "--max-concurrent", "0"]) == 2
+
+
+def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
+    from anynet import cli, training
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(**kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(cli, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
+    with pytest.raises(Stop):
+        cli.main(["--debug", "train", "--no-save", "--checkpoint-dir", str(tmp_path), "--resume", "auto",
+                  "--class-weight", "balanced", "--clip-norm", "1.5", "--verbose", "2",
+                  "--schedule", "onecycle"])
+    assert seen["checkpoint_dir"] == str(tmp_path) and seen["resume"] == "auto"
+    assert seen["class_weight"] == "balanced" and seen["clip_norm"] == 1.5
+    assert seen["verbose"] == 2 and seen["schedule"] == "onecycle"

@@ -104,3 +104,57 @@ def test_bad_settings_raise(bad):
 
 def test_cosine_reaches_min():
     assert math.isclose(O.CosineDecay(0.0)(9, 9), 0.0, abs_tol=1e-12)
+
+
+def test_per_step_schedules():
+    from anynet.schedules import LinearWarmup, OneCycle, WarmupCosine, is_per_step
+
+    warm = LinearWarmup(warmup_steps=3)
+    assert [warm(s, 10) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    wc = WarmupCosine(warmup_steps=2, min_factor=0.1)
+    assert wc(2, 12) == 1.0 and wc(11, 12) == pytest.approx(0.1) and wc(0, 12) == pytest.approx(1 / 3)
+    one = OneCycle(pct_start=0.25, div_factor=10, final_div_factor=100)
+    values = [one(s, 101) for s in range(101)]
+    assert values[0] == pytest.approx(0.1) and max(values) == pytest.approx(1.0)
+    assert int(np.argmax(values)) == 24 and values[-1] == pytest.approx(0.1 / 100)
+    assert all(is_per_step(get_schedule(n)) for n in ("warmup", "warmup-cosine", "onecycle"))
+    assert not is_per_step(get_schedule("cosine"))
+    opt = O.Adam(lr=0.1, schedule="onecycle")
+    opt.start_epoch(0, 5)  # epoch hook leaves a per-step schedule alone
+    assert opt.lr == 0.1
+    opt.start_step(0, 100)
+    assert opt.lr == pytest.approx(0.1 / 25)
+
+
+def test_clip_norm_scales_all_gradients_together(backend):
+    opt = O.SGD(lr=0.5, clip_norm=1.0).bind(backend)
+    rng = np.random.default_rng(0)
+    p1, p2 = rng.normal(size=(3, 2)), rng.normal(size=4)
+    g1, g2 = 3 * rng.normal(size=(3, 2)), 3 * rng.normal(size=4)
+    a = backend.asarray(p1, dtype="float32")
+    b = backend.asarray(p2, dtype="float32")
+    opt.step([("a", a, backend.asarray(g1, dtype="float32"), True),
+              ("b", b, backend.asarray(g2, dtype="float32"), False)])
+    norm = np.sqrt((g1**2).sum() + (g2**2).sum())
+    assert norm > 1
+    np.testing.assert_allclose(to_numpy(a), p1 - 0.5 * g1 / norm, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(b), p2 - 0.5 * g2 / norm, rtol=1e-5, atol=1e-6)
+    small = O.SGD(lr=0.5, clip_norm=1e6).bind(backend)  # below the limit: untouched
+    c = backend.asarray(p1, dtype="float32")
+    small.step([("c", c, backend.asarray(g1, dtype="float32"), True)])
+    np.testing.assert_allclose(to_numpy(c), p1 - 0.5 * g1, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="clip_norm"):
+        O.Adam(clip_norm=0)
+
+
+def test_state_dict_round_trip(backend):
+    opt = O.Adam(lr=0.01)
+    _run(opt, backend, steps=3)
+    state = opt.state_dict()
+    assert state["steps"] == 3 and set(state["slots"]["p"]) == {"m", "v"}
+    other = O.Adam(lr=0.5).bind(backend)
+    other.load_state_dict(state)
+    assert other.steps == 3 and other.base_lr == 0.01
+    np.testing.assert_array_equal(to_numpy(other.state["p"]["v"]), state["slots"]["p"]["v"])
+    with pytest.raises(ValueError, match="SGD"):
+        O.SGD().bind(backend).load_state_dict(state)

@@ -316,7 +316,7 @@ def create_app(model, *, title: str = "anynet", allowed_hosts=None, allowed_orig
 
 
 def serve(model_path: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 8000,
-          backend: str = "numpy", log_level: str = "info", *, allowed_hosts=(),
+          backend: str = "cpu", log_level: str = "info", *, allowed_hosts=(),
           allowed_origins=(), max_image_bytes: int = Limits.max_image_bytes,
           max_pixels: int = Limits.max_pixels, max_concurrent: int = Limits.max_concurrent,
           queue_timeout: float = Limits.queue_timeout, body_timeout: float = Limits.body_timeout,
@@ -333,13 +333,11 @@ def serve(model_path: str | os.PathLike | None = None, host: str = "127.0.0.1", 
         import uvicorn
     except ImportError:  # pragma: no cover - depends on the installation
         raise ImportError("serving needs uvicorn: pip install 'anynet[serve]'") from None
-    from ..io import load_model
+    from ..io import load_model, model_file
 
     if not (header_timeout > 0 and keep_alive_timeout > 0 and max_connections > 0):
         raise ValueError("header_timeout, keep_alive_timeout and max_connections must be positive")
-    path = Path(model_path).expanduser() if model_path is not None else default_model_path()
-    if not path.is_file():
-        raise NoModelError(f"no such model file: {path}")
+    path = model_file(model_path) if model_path is not None else default_model_path()
     model = load_model(path, backend=backend)
     hosts = allowed_hosts_for(host, allowed_hosts)
     app = create_app(model, allowed_hosts=hosts, allowed_origins=allowed_origins,

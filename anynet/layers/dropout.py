@@ -12,8 +12,10 @@ __all__ = ["Dropout"]
 
 class Dropout(Layer):
     """In training, zero a fraction ``rate`` of inputs and scale the rest by ``1 / (1 - rate)``;
-    at inference, pass through. The mask comes from the backend's own random source (on the
-    device for CuPy and PyTorch), seeded from the network's seed when the layer is built."""
+    at inference, pass through. The mask comes from ``self.random``: the backend's own source,
+    seeded from the network's seed when the layer is built, which ``fit`` replaces at the start
+    of every epoch with one derived from ``(seed, epoch, layer index)`` (host PCG64 by default,
+    so every backend draws the same masks; see :mod:`anynet.training.seeding`)."""
 
     def __init__(self, rate: float = 0.5):
         super().__init__()

@@ -16,10 +16,11 @@ self-describing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -139,22 +140,25 @@ def _limit_and_split(data: _Data, limit: int | None, validation, seed: int) -> N
             raise ValueError(f"limit must be a positive number of samples, got {limit}")
         if int(limit) < len(data.y_train):
             keep = stratified_split(data.y_train, int(limit) / len(data.y_train), seed)[1]
+            if len(keep) > int(limit):  # fewer samples than classes: keep a random `limit` of them
+                keep = np.sort(np.random.default_rng(seed).choice(keep, int(limit), replace=False))
             data.x_train, data.y_train = data.x_train[keep], data.y_train[keep]
     if isinstance(validation, (tuple, list)):
         data.x_val, data.y_val = validation[0], validation[1]
     elif validation:
         fit_idx, val_idx = stratified_split(data.y_train, float(validation), seed)
-        data.x_val, data.y_val = data.x_train[val_idx], data.y_train[val_idx]
-        data.x_train, data.y_train = data.x_train[fit_idx], data.y_train[fit_idx]
+        if len(val_idx) and len(fit_idx):  # too few samples to hold any out: no validation
+            data.x_val, data.y_val = data.x_train[val_idx], data.y_train[val_idx]
+            data.x_train, data.y_train = data.x_train[fit_idx], data.y_train[fit_idx]
 
 
-def _make_optimizer(optimizer, lr, schedule, weight_decay) -> Optimizer:
+def _make_optimizer(optimizer, lr, schedule, weight_decay, clip_norm=None) -> Optimizer:
     if isinstance(optimizer, Optimizer):
-        if lr is not None or weight_decay:
-            raise ValueError("lr / weight_decay apply to an optimizer given by name; "
+        if lr is not None or weight_decay or clip_norm is not None:
+            raise ValueError("lr / weight_decay / clip_norm apply to an optimizer given by name; "
                              "set them on the optimizer object instead")
         return optimizer
-    kwargs: dict[str, Any] = {"schedule": get_schedule(schedule)}
+    kwargs: dict[str, Any] = {"schedule": get_schedule(schedule), "clip_norm": clip_norm}
     if lr is not None:
         kwargs["lr"] = float(lr)
     name = str(optimizer).lower()
@@ -194,13 +198,14 @@ def _preset(model: str) -> dict[str, Any]:
 def _build_model(model, data: _Data, settings: dict[str, Any]) -> tuple[Network, str]:
     """The network to train (a preset built here, or the Network given) and its name."""
     opt = _make_optimizer(settings["optimizer"], settings["lr"], settings["schedule"],
-                          settings["weight_decay"])
+                          settings["weight_decay"], settings["clip_norm"])
     if isinstance(model, Network):
         if settings["hidden"] is not None or settings["dropout"] is not None:
             raise ValueError("hidden / dropout describe a named model; the Network given is already built")
         if model.classes is None and (not model.built or model.num_outputs == len(data.classes)):
             model.classes = data.classes
-        if settings["optimizer"] != "adam" or settings["lr"] is not None or settings["weight_decay"]:
+        if settings["optimizer"] != "adam" or settings["lr"] is not None or settings["weight_decay"] \
+                or settings["clip_norm"] is not None:
             model.use_optimizer(opt)
         return model, "custom"
     if not isinstance(model, str):
@@ -223,6 +228,18 @@ def _test_scores(net: Network, data: _Data) -> tuple[dict | None, np.ndarray | N
     test = {**net.evaluate(data.x_test, data.y_test),
             "balanced_accuracy": balanced_accuracy(y_true, y_pred, len(data.classes))}
     return test, y_true, y_pred
+
+
+def _summary(net: Network, model_name: str, batch_size: int, aug_name, seed: int, data: _Data,
+             n_val: int, seconds: float, y_true) -> TrainingSummary:
+    opt = net.optimizer
+    return TrainingSummary(
+        model=model_name, epochs=len(net.history.get("loss", [])), batch_size=batch_size,
+        optimizer=type(opt).__name__, lr=opt.base_lr, schedule=opt.schedule_name,
+        weight_decay=opt.weight_decay, augment=aug_name, seed=seed, backend=net.backend.spec,
+        seconds=round(seconds, 2), train_samples=len(data.y_train), validation_samples=n_val,
+        test_samples=0 if y_true is None else len(y_true),
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds") if seconds else "")
 
 
 def _record(net: Network, data: _Data, summary: TrainingSummary, history: dict, test: dict | None) -> None:
@@ -250,7 +267,7 @@ def train(
     validation=0.1,
     seed: int = 0,
     data_dir=None,
-    verbose: bool = True,
+    verbose: bool | int = True,
     save=None,
     hidden=None,
     dropout: float | None = None,
@@ -258,6 +275,10 @@ def train(
     dtype: str = "float32",
     limit: int | None = None,
     callbacks=(),
+    checkpoint_dir=None,
+    resume=False,
+    class_weight=None,
+    clip_norm: float | None = None,
 ) -> TrainResult:
     """Train a model on a dataset and evaluate it on the test split.
 
@@ -286,13 +307,21 @@ def train(
             generalisation each epoch, an ``(x_val, y_val)`` pair, or ``None``.
         seed: seeds the split, the initial weights, the shuffles and the dropout masks.
         data_dir: where to look for dataset files first (default ``$ANYNET_DATA_DIR``).
-        verbose: progress bars (download, epochs) and a summary line at the end.
-        save: a path to save the trained model to (``.safetensors``).
+        verbose: 0/False silent; 1/True progress bars (download, epochs; one line per epoch
+            when stderr is not a terminal) and a summary line; 2 one line per epoch.
+        save: a path to save the trained model to (``.safetensors``); never written when
+            training diverged (:class:`~anynet.training.TrainingDivergedError`).
         hidden, dropout, activation: override the preset's hidden widths, dropout rate and
             activation (``"relu"``, ``"leaky_relu"``, ``"tanh"``, ``"sigmoid"``).
         dtype: ``"float32"`` or ``"float64"``.
         limit: train on a stratified subset of this many training samples (quick runs, tests).
         callbacks: extra :class:`~anynet.training.Callback` objects (e.g. ``EarlyStopping``).
+        checkpoint_dir: write a full checkpoint there after every epoch and on Ctrl-C.
+        resume: continue the run checkpointed in ``checkpoint_dir`` (same arguments otherwise;
+            ``"auto"``: only when a checkpoint exists).
+        class_weight: ``"balanced"``, ``{class: weight}`` or one weight per class, applied to
+            each training sample's loss.
+        clip_norm: clip the global gradient norm of each step to this (optimizer by name only).
 
     Returns:
         A :class:`TrainResult`; ``model, history = train(...)`` unpacks it.
@@ -309,27 +338,24 @@ def train(
     _limit_and_split(data, limit, validation, seed)
     settings = dict(optimizer=optimizer, lr=lr, schedule=schedule, weight_decay=weight_decay,
                     hidden=hidden, dropout=dropout, activation=activation, backend=backend,
-                    dtype=dtype, seed=seed)
+                    dtype=dtype, seed=seed, clip_norm=clip_norm)
     net, model_name = _build_model(model, data, settings)
     aug, aug_name = _make_augment(augment)
     n_val = 0 if data.y_val is None else len(data.y_val)
+    # the record so far, so that checkpoints and ModelCheckpoint files describe themselves
+    _record(net, data, _summary(net, model_name, batch_size, aug_name, seed, data, n_val, 0.0, None),
+            net.history, None)
     if verbose:
         print(f"training {model_name} on {data.name} ({len(data.y_train)} train, {n_val} validation) "
               f"with {net.backend.spec}, {_plural(epochs, 'epoch')}", flush=True)
     start = time.perf_counter()
     history = net.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
                       validation_data=None if data.y_val is None else (data.x_val, data.y_val),
-                      augment=aug, verbose=verbose, callbacks=list(callbacks), seed=seed + 1)
+                      augment=aug, verbose=verbose, callbacks=list(callbacks), seed=seed + 1,
+                      checkpoint_dir=checkpoint_dir, resume=resume, class_weight=class_weight)
     seconds = time.perf_counter() - start
     test, y_true, y_pred = _test_scores(net, data)
-    opt = net.optimizer
-    summary = TrainingSummary(
-        model=model_name, epochs=len(history.get("loss", [])), batch_size=batch_size,
-        optimizer=type(opt).__name__, lr=opt.base_lr, schedule=opt.schedule_name,
-        weight_decay=opt.weight_decay, augment=aug_name, seed=seed, backend=net.backend.spec,
-        seconds=round(seconds, 2), train_samples=int(len(data.y_train)), validation_samples=n_val,
-        test_samples=0 if y_true is None else int(len(y_true)),
-        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    summary = _summary(net, model_name, batch_size, aug_name, seed, data, n_val, seconds, y_true)
     _record(net, data, summary, history, test)
     path = None
     if save is not None:
