@@ -50,8 +50,12 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
-                and "%(default)" not in text and "default" not in text):
+        if (
+            action.default not in (None, False, argparse.SUPPRESS)
+            and action.option_strings
+            and "%(default)" not in text
+            and "default" not in text
+        ):
             text += " (default: %(default)s)"
         return text
 
@@ -94,12 +98,16 @@ def _check_out(args) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OSError(f"cannot create the model folder {folder} ({exc.strerror or exc}); "
-                          "set ANYNET_HOME or pass --out FILE") from None
+            raise OSError(
+                f"cannot create the model folder {folder} ({exc.strerror or exc}); "
+                "set ANYNET_HOME or pass --out FILE"
+            ) from None
     else:
         out = Path(args.out).expanduser()
         if out.is_dir():
-            raise ValueError(f"--out {out} is a folder; give a file name, e.g. --out {out / 'model.safetensors'}")
+            raise ValueError(
+                f"--out {out} is a folder; give a file name, e.g. --out {out / 'model.safetensors'}"
+            )
         folder = out.parent
         if not folder.is_dir():
             what = "is not a folder" if folder.exists() else "does not exist (create it first)"
@@ -109,8 +117,9 @@ def _check_out(args) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise OSError(f"cannot write a model into {folder} ({exc.strerror or exc}); "
-                      "choose another --out") from None
+        raise OSError(
+            f"cannot write a model into {folder} ({exc.strerror or exc}); choose another --out"
+        ) from None
 
 
 def _check_port(host: str, port: int) -> None:
@@ -120,7 +129,8 @@ def _check_port(host: str, port: int) -> None:
 
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except (OSError, UnicodeError) as exc:
         raise OSError(f"cannot listen on {host}:{port}: unknown address ({exc})") from None
     with socket.socket(family, kind, proto) as sock:
@@ -130,8 +140,10 @@ def _check_port(host: str, port: int) -> None:
             sock.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise OSError(f"port {port} on {host} is already in use (another anynet serve?); "
-                              "choose another with --port") from None
+                raise OSError(
+                    f"port {port} on {host} is already in use (another anynet serve?); "
+                    "choose another with --port"
+                ) from None
             raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
@@ -209,24 +221,51 @@ def cmd_train(args) -> int:
     backend = get_backend(args.backend)  # fail before loading any data
     _check_out(args)
     dataset = _load_dataset(args.dataset, args.data_dir, args.quiet)
-    out = None if args.no_save else Path(args.out).expanduser() if args.out else _default_out(dataset.name, args.model)
+    out = (
+        None
+        if args.no_save
+        else Path(args.out).expanduser()
+        if args.out
+        else _default_out(dataset.name, args.model)
+    )
     result = train(
-        dataset=dataset, model=args.model, backend=backend, epochs=args.epochs,
-        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-        weight_decay=args.weight_decay, augment=args.augment, validation=args.validation,
-        seed=args.seed, verbose=0 if args.quiet else args.verbose, save=out, hidden=args.hidden,
-        dropout=args.dropout, limit=args.limit, checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume, class_weight=args.class_weight, clip_norm=args.clip_norm,
+        dataset=dataset,
+        model=args.model,
+        backend=backend,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        schedule=args.schedule,
+        weight_decay=args.weight_decay,
+        augment=args.augment,
+        validation=args.validation,
+        seed=args.seed,
+        verbose=0 if args.quiet else args.verbose,
+        save=out,
+        hidden=args.hidden,
+        dropout=args.dropout,
+        limit=args.limit,
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+        class_weight=args.class_weight,
+        clip_norm=args.clip_norm,
     )
     _say("")
     _say(result.summary())
-    if result.test is not None and not args.quiet:
+    if result.test_labels is not None and not args.quiet:
         _say("")
         _say(f"per-class results on the {len(result.test_labels)} test images:")
         _say(_report(result.test_labels, result.test_predictions, result.classes))
     if args.plots and result.test is not None:
-        _write_plots(args.plots, result.history, result.test_labels, result.test_predictions,
-                     dataset.test.images, result.classes)
+        _write_plots(
+            args.plots,
+            result.history,
+            result.test_labels,
+            result.test_predictions,
+            dataset.test.images,
+            result.classes,
+        )
     if result.path is not None:
         record = record_last_model(result.path)
         _say(f"\nrecorded as the last model in {record}; try: anynet serve  or  anynet predict IMAGE")
@@ -244,16 +283,20 @@ def cmd_evaluate(args) -> int:
     images, labels = split.images[: args.limit], split.labels[: args.limit]
     classes = tuple(model.classes) if model.classes else tuple(dataset.classes)
     if model.num_outputs != dataset.num_classes:
-        raise ValueError(f"{path} has {model.num_outputs} outputs but dataset {dataset.name!r} has "
-                         f"{dataset.num_classes} classes; pass the dataset it was trained on (--dataset)")
+        raise ValueError(
+            f"{path} has {model.num_outputs} outputs but dataset {dataset.name!r} has "
+            f"{dataset.num_classes} classes; pass the dataset it was trained on (--dataset)"
+        )
     start = time.perf_counter()
     probs = np.asarray(to_numpy(model.predict_proba(images)), dtype=np.float64)
     scores = model.evaluate(images, labels)
     seconds = time.perf_counter() - start
     y_pred = probs.argmax(axis=1)
     _say(f"model    {path}")
-    _say(f"data     {dataset.name} {args.split} split: {len(labels)} images, {len(classes)} classes "
-         f"({seconds:.2f} s on {model.backend.spec})")
+    _say(
+        f"data     {dataset.name} {args.split} split: {len(labels)} images, {len(classes)} classes "
+        f"({seconds:.2f} s on {model.backend.spec})"
+    )
     _say(f"loss     {scores['loss']:.4f} ({model.loss.name})")
     _say(_report(labels, y_pred, classes))
     if args.plots:
@@ -302,8 +345,10 @@ def _predict_dataset(model, args) -> int:
     n = min(args.limit, len(split))
     images, labels = split.images[:n], split.labels[:n]
     if model.num_outputs != dataset.num_classes:
-        raise ValueError(f"the model has {model.num_outputs} outputs but dataset {dataset.name!r} "
-                         f"has {dataset.num_classes} classes")
+        raise ValueError(
+            f"the model has {model.num_outputs} outputs but dataset {dataset.name!r} "
+            f"has {dataset.num_classes} classes"
+        )
     names = class_names(model)
     tops = top_k(model, images, k=args.top)
     right = 0
@@ -316,7 +361,8 @@ def _predict_dataset(model, args) -> int:
             out = Path(args.show)
             out.mkdir(parents=True, exist_ok=True)
             show_image(images[i], images[i], f"true {truth}, read {top[0][0]} {top[0][1]:.1%}").save(
-                out / f"{dataset.name}-{args.split}-{i:05d}.png")
+                out / f"{dataset.name}-{args.split}-{i:05d}.png"
+            )
     _say(f"{right} of {n} correct ({right / n:.1%})")
     return 0
 
@@ -327,11 +373,19 @@ def cmd_serve(args) -> int:
     try:
         from .app.server import serve
     except ImportError as exc:
-        raise ImportError(f"serving needs the web extras ({exc}); install them with: "
-                          "pip install 'anynet[serve]'") from None
+        raise ImportError(
+            f"serving needs the web extras ({exc}); install them with: pip install 'anynet[serve]'"
+        ) from None
     limits = {name: getattr(args, name) for name in SERVE_LIMITS if getattr(args, name) is not None}
-    serve(model_path=path, host=args.host, port=args.port, backend=args.backend,
-          allowed_hosts=args.allowed_host or (), allowed_origins=args.allowed_origin or (), **limits)
+    serve(
+        model_path=path,
+        host=args.host,
+        port=args.port,
+        backend=args.backend,
+        allowed_hosts=args.allowed_host or (),
+        allowed_origins=args.allowed_origin or (),
+        **limits,
+    )
     return 0
 
 
@@ -358,7 +412,9 @@ def _datasets_present(data_dir) -> list[str]:
             folders = sorted({str(Path(p).parent) for p in found})
             lines.append(f"  {name:<18s} present in {', '.join(folders)}")
         elif found:
-            lines.append(f"  {name:<18s} partial: {len(found)} of {total} files (the rest download on first use)")
+            lines.append(
+                f"  {name:<18s} partial: {len(found)} of {total} files (the rest download on first use)"
+            )
         else:
             lines.append(f"  {name:<18s} not present (downloads on first use)")
     return lines
@@ -387,8 +443,10 @@ def cmd_info(args) -> int:
     from . import __version__
     from .app.paths import anynet_home
 
-    _say(f"anynet {__version__} (Python {platform.python_version()}, numpy {np.__version__}, "
-         f"{platform.system()} {platform.machine()})")
+    _say(
+        f"anynet {__version__} (Python {platform.python_version()}, numpy {np.__version__}, "
+        f"{platform.system()} {platform.machine()})"
+    )
     for line in _backend_lines():
         _say(line)
     from .data.fetch import cache_dir, data_dirs
@@ -405,7 +463,10 @@ def cmd_info(args) -> int:
     record = home / "last_model"
     last = record.read_text(encoding="utf-8").strip() if record.is_file() else None
     _say(f"last trained model: {last or 'none yet (run anynet train)'}")
-    for extra, module, pip in (("plots", "matplotlib", "anynet[plots]"), ("serve", "fastapi", "anynet[serve]")):
+    for extra, module, pip in (
+        ("plots", "matplotlib", "anynet[plots]"),
+        ("serve", "fastapi", "anynet[serve]"),
+    ):
         try:
             __import__(module)
             state = "installed"
@@ -426,7 +487,9 @@ def _backend_help() -> str:
 
 def _model_options(p) -> None:
     """``--model FILE`` and ``--backend``: for the commands that use a saved model."""
-    p.add_argument("--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)")
+    p.add_argument(
+        "--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)"
+    )
     p.add_argument("--backend", default="cpu", help=_backend_help())
 
 
@@ -441,57 +504,134 @@ def _command(sub, name: str, func, help: str, description: str, data: bool = Tru
 def _common(p, data: bool = True) -> None:
     """Options every command takes."""
     if data:
-        p.add_argument("--data-dir", metavar="DIR", default=None,
-                       help="folder with dataset files, searched first (default: $ANYNET_DATA_DIR, then the cache)")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show the full traceback on errors")
+        p.add_argument(
+            "--data-dir",
+            metavar="DIR",
+            default=None,
+            help="folder with dataset files, searched first (default: $ANYNET_DATA_DIR, then the cache)",
+        )
+    p.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors"
+    )
 
 
 def _add_train(sub) -> None:
     """``anynet train``."""
-    p = _command(sub, "train", cmd_train, "train a model and save it",
-                 "Train a model, report test accuracy per class, save it and record "
-                                   "it as the last model (for evaluate / predict / serve).")
-    p.add_argument("--dataset", "-d", default="mnist",
-                   help="mnist, emnist-balanced, emnist-standin (offline EMNIST-47), emnist-digits, ...")
+    p = _command(
+        sub,
+        "train",
+        cmd_train,
+        "train a model and save it",
+        "Train a model, report test accuracy per class, save it and record "
+        "it as the last model (for evaluate / predict / serve).",
+    )
+    p.add_argument(
+        "--dataset",
+        "-d",
+        default="mnist",
+        help="mnist, emnist-balanced, emnist-standin (offline EMNIST-47), emnist-digits, ...",
+    )
     p.add_argument("--model", "-m", default="mlp", help="mlp-small, mlp or mlp-large")
-    p.add_argument("--epochs", "-e", type=_positive_int, default=None, help="passes over the data (default: the model's: 5 / 15 / 20)")
+    p.add_argument(
+        "--epochs",
+        "-e",
+        type=_positive_int,
+        default=None,
+        help="passes over the data (default: the model's: 5 / 15 / 20)",
+    )
     p.add_argument("--batch-size", "-b", type=_positive_int, default=128, help="samples per step")
-    p.add_argument("--lr", type=float, default=None, help="base learning rate (default: adam 1e-3 (2e-3 for mlp-small), sgd 0.05)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="base learning rate (default: adam 1e-3 (2e-3 for mlp-small), sgd 0.05)",
+    )
     p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd", "gd"], help="optimizer")
-    p.add_argument("--schedule", default="cosine",
-                   choices=["cosine", "step", "constant", "warmup", "warmup-cosine", "onecycle"],
-                   help="learning-rate schedule (warmup, warmup-cosine and onecycle change it every step)")
-    p.add_argument("--clip-norm", type=float, default=None, metavar="X",
-                   help="clip the gradients' global L2 norm to X")
-    p.add_argument("--class-weight", choices=["balanced"], default=None,
-                   help="weight each class's loss by the inverse of its frequency")
+    p.add_argument(
+        "--schedule",
+        default="cosine",
+        choices=["cosine", "step", "constant", "warmup", "warmup-cosine", "onecycle"],
+        help="learning-rate schedule (warmup, warmup-cosine and onecycle change it every step)",
+    )
+    p.add_argument(
+        "--clip-norm", type=float, default=None, metavar="X", help="clip the gradients' global L2 norm to X"
+    )
+    p.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        default=None,
+        help="weight each class's loss by the inverse of its frequency",
+    )
     p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (L2; decoupled for adamw)")
-    p.add_argument("--hidden", type=_hidden, default=None, metavar="W1,W2,...", help="hidden widths (default: the model's)")
+    p.add_argument(
+        "--hidden",
+        type=_hidden,
+        default=None,
+        metavar="W1,W2,...",
+        help="hidden widths (default: the model's)",
+    )
     p.add_argument("--dropout", type=float, default=None, help="dropout rate (default: the model's)")
-    p.add_argument("--augment", default="none", choices=["none", "standard"],
-                   help="random rotation / scaling / shifts / elastic distortion of training images")
-    p.add_argument("--validation", type=_fraction_or_none, default=0.1, metavar="FRACTION",
-                   help="share of the training data held out for validation ('none' to train on all)")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                   help="train on a stratified subset of N training images (quick runs)")
+    p.add_argument(
+        "--augment",
+        default="none",
+        choices=["none", "standard"],
+        help="random rotation / scaling / shifts / elastic distortion of training images",
+    )
+    p.add_argument(
+        "--validation",
+        type=_fraction_or_none,
+        default=0.1,
+        metavar="FRACTION",
+        help="share of the training data held out for validation ('none' to train on all)",
+    )
+    p.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="train on a stratified subset of N training images (quick runs)",
+    )
     p.add_argument("--backend", default="auto", help=_backend_help())
     p.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffles and dropout")
-    p.add_argument("--out", "-o", metavar="FILE", default=None,
-                   help="model file to write, in an existing folder (default: "
-                        "$ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors)")
+    p.add_argument(
+        "--out",
+        "-o",
+        metavar="FILE",
+        default=None,
+        help="model file to write, in an existing folder (default: "
+        "$ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors)",
+    )
     p.add_argument("--no-save", action="store_true", help="do not save the model")
-    p.add_argument("--plots", metavar="DIR", default=None,
-                   help="write history.png, confusion.png and misclassified.png into DIR")
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        default=None,
+        help="write history.png, confusion.png and misclassified.png into DIR",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars and no per-class table")
-    p.add_argument("--verbose", "-v", type=int, choices=[0, 1, 2], default=1,
-                   help="0 silent, 1 a progress bar (one line per epoch when not on a terminal), "
-                        "2 one line per epoch")
-    p.add_argument("--checkpoint-dir", metavar="DIR", default=None,
-                   help="write a resumable checkpoint there every epoch (Ctrl-C saves one too)")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="auto",
-                   type=_resume, help="continue the run saved in --checkpoint-dir "
-                                      "('--resume auto': only if a checkpoint is there)")
+    p.add_argument(
+        "--verbose",
+        "-v",
+        type=int,
+        choices=[0, 1, 2],
+        default=1,
+        help="0 silent, 1 a progress bar (one line per epoch when not on a terminal), 2 one line per epoch",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        default=None,
+        help="write a resumable checkpoint there every epoch (Ctrl-C saves one too)",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="auto",
+        type=_resume,
+        help="continue the run saved in --checkpoint-dir ('--resume auto': only if a checkpoint is there)",
+    )
 
 
 def _resume(text: str):
@@ -502,37 +642,61 @@ def _resume(text: str):
 
 def _add_evaluate(sub) -> None:
     """``anynet evaluate``."""
-    p = _command(sub, "evaluate", cmd_evaluate, "accuracy and per-class report of a saved model",
-                 "Evaluate a saved model on a dataset split: accuracy, balanced "
-                                   "accuracy, per-class table and most confused pairs.")
+    p = _command(
+        sub,
+        "evaluate",
+        cmd_evaluate,
+        "accuracy and per-class report of a saved model",
+        "Evaluate a saved model on a dataset split: accuracy, balanced "
+        "accuracy, per-class table and most confused pairs.",
+    )
     _model_options(p)
-    p.add_argument("--dataset", "-d", default=None, help="dataset (default: the one the model was trained on)")
+    p.add_argument(
+        "--dataset", "-d", default=None, help="dataset (default: the one the model was trained on)"
+    )
     p.add_argument("--split", default="test", choices=["test", "train"], help="which split")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N", help="only the first N images")
-    p.add_argument("--plots", metavar="DIR", default=None, help="write confusion.png and misclassified.png into DIR")
+    p.add_argument(
+        "--plots", metavar="DIR", default=None, help="write confusion.png and misclassified.png into DIR"
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no download progress bar")
 
 
 def _add_predict(sub) -> None:
     """``anynet predict``."""
-    p = _command(sub, "predict", cmd_predict, "top-3 characters for image files or dataset samples",
-                 "Print the most likely characters, with probabilities, for each "
-                                   "image (any size or colour: it is prepared MNIST-style first), or "
-                                   "for the first N samples of a dataset split.")
+    p = _command(
+        sub,
+        "predict",
+        cmd_predict,
+        "top-3 characters for image files or dataset samples",
+        "Print the most likely characters, with probabilities, for each "
+        "image (any size or colour: it is prepared MNIST-style first), or "
+        "for the first N samples of a dataset split.",
+    )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     _model_options(p)
     p.add_argument("--dataset", "-d", default=None, help="predict samples of this dataset instead of files")
     p.add_argument("--split", default="test", choices=["test", "train"], help="split, with --dataset")
     p.add_argument("--limit", type=_positive_int, default=10, metavar="N", help="samples, with --dataset")
     p.add_argument("--top", "-k", type=_positive_int, default=3, help="how many guesses to show")
-    p.add_argument("--show", metavar="DIR", default=None,
-                   help="write a PNG per input showing the 28x28 image the network saw")
+    p.add_argument(
+        "--show",
+        metavar="DIR",
+        default=None,
+        help="write a PNG per input showing the 28x28 image the network saw",
+    )
 
 
 def _add_serve(sub) -> None:
     """``anynet serve``."""
-    p = _command(sub, "serve", cmd_serve, "web page to draw characters and see predictions",
-                 "Serve the drawing page and its HTTP API with a saved model.", data=False)
+    p = _command(
+        sub,
+        "serve",
+        cmd_serve,
+        "web page to draw characters and see predictions",
+        "Serve the drawing page and its HTTP API with a saved model.",
+        data=False,
+    )
     _model_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=_port, default=8000, help="port (1-65535)")
@@ -555,11 +719,18 @@ SERVE_LIMITS = {
 
 def _serve_limits(p) -> None:
     """The server's limits and allow-lists (documented in docs/serving.md)."""
-    p.add_argument("--allowed-host", action="append", metavar="NAME",
-                   help="also answer requests for this host name (repeatable; the localhost names "
-                        "and --host always)")
-    p.add_argument("--allowed-origin", action="append", metavar="URL",
-                   help="accept POSTs from pages of this origin (repeatable)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="also answer requests for this host name (repeatable; the localhost names and --host always)",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        metavar="URL",
+        help="accept POSTs from pages of this origin (repeatable)",
+    )
     for name, (kind, metavar, text) in SERVE_LIMITS.items():
         convert = _positive_int if kind is int else _positive_float
         p.add_argument("--" + name.replace("_", "-"), type=convert, metavar=metavar, help=text)
@@ -577,9 +748,14 @@ def _positive_float(text: str) -> float:
 
 def _add_info(sub) -> None:
     """``anynet info``."""
-    _command(sub, "info", cmd_info, "versions, backends and devices, data found locally",
-                 "Show the anynet version, the array backends and devices usable here, "
-                                   "where data is searched and cached, and which datasets are present.")
+    _command(
+        sub,
+        "info",
+        cmd_info,
+        "versions, backends and devices, data found locally",
+        "Show the anynet version, the array backends and devices usable here, "
+        "where data is searched and cached, and which datasets are present.",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -588,8 +764,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anynet",
         description="Train and use from-scratch neural networks for handwritten digits and "
-                    "characters (MNIST, EMNIST) on NumPy, CuPy, PyTorch, ...",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "characters (MNIST, EMNIST) on NumPy, CuPy, PyTorch, ...",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"anynet {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -606,8 +783,15 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from .backend import BackendError
     from .io import ModelFileError
 
-    errors: list[type[BaseException]] = [BackendError, ModelFileError, ValueError, KeyError,
-                                         OSError, ImportError, FloatingPointError]
+    errors: list[type[BaseException]] = [
+        BackendError,
+        ModelFileError,
+        ValueError,
+        KeyError,
+        OSError,
+        ImportError,
+        FloatingPointError,
+    ]
     try:
         from .data import DataError
 
@@ -652,8 +836,11 @@ def main(argv=None) -> int:
     except Exception as exc:  # a bug: say so in one line; --debug shows where
         if args.debug:
             raise
-        _say(f"anynet: error: unexpected {type(exc).__name__}: {_message(exc)} "
-             "(this is a bug; run again with --debug for the traceback)", file=sys.stderr)
+        _say(
+            f"anynet: error: unexpected {type(exc).__name__}: {_message(exc)} "
+            "(this is a bug; run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

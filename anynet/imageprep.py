@@ -34,21 +34,22 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal, Union
+from typing import Any, Literal, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
-    "ImagePrepError",
-    "EmptyImageError",
     "MAX_PIXELS",
+    "STYLES",
+    "EmptyImageError",
+    "ImagePrepError",
     "load_gray",
     "prepare",
     "prepare_batch",
     "style_for",
-    "STYLES",
     "to_pil",
     "to_png_bytes",
 ]
@@ -69,7 +70,7 @@ WORK_SIZE = 1024
 MIN_CONTRAST = 0.05
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, "io.IOBase", Image.Image, np.ndarray]
-Invert = Union[Literal["auto"], bool]
+Invert = Literal["auto"] | bool
 
 
 class ImagePrepError(ValueError):
@@ -98,9 +99,7 @@ def _from_pil(img: Image.Image) -> np.ndarray:
             if mode == "F":
                 return _from_array(a.astype(np.float32))
             return (np.clip(a.astype(np.float64), 0, 65535) / 65535.0).astype(np.float32)
-        has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-            mode == "P" and "transparency" in img.info
-        )
+        has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info)
         if has_alpha:
             rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
             return _composite_on_white(rgba)
@@ -155,10 +154,10 @@ def _from_array(a: np.ndarray) -> np.ndarray:
     elif np.issubdtype(a.dtype, np.floating):
         if not np.all(np.isfinite(a)):
             raise ImagePrepError("image contains NaN or infinite values")
-        lo, hi = float(a.min()), float(a.max())
-        if lo < 0.0 or hi > 1.0:
+        low, high = float(a.min()), float(a.max())
+        if low < 0.0 or high > 1.0:
             raise ImagePrepError(
-                f"float image values must lie in [0, 1] (got {lo:g}..{hi:g}); "
+                f"float image values must lie in [0, 1] (got {low:g}..{high:g}); "
                 "divide 0..255 data by 255 or pass it as uint8"
             )
         f = a.astype(np.float32)
@@ -213,9 +212,7 @@ def _open_and_convert(fp: Any, what: str) -> np.ndarray:
         with Image.open(fp) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:  # checked before the pixels are decoded
-                raise ImagePrepError(
-                    f"image is too large: {w}x{h} pixels (at most {MAX_PIXELS:,})"
-                )
+                raise ImagePrepError(f"image is too large: {w}x{h} pixels (at most {MAX_PIXELS:,})")
             img.load()
             return _from_pil(img)
     except ImagePrepError:
@@ -353,8 +350,7 @@ def _fit_box(ink: np.ndarray, box: int = BOX, thicken: bool = True) -> np.ndarra
         h, w = crop.shape
         if max(h, w) > STROKE_SIZE:  # measure and widen strokes at a modest resolution
             f = STROKE_SIZE / max(h, w)
-            crop = _resize(crop, (max(1, round(w * f)), max(1, round(h * f))),
-                           Image.Resampling.BOX)
+            crop = _resize(crop, (max(1, round(w * f)), max(1, round(h * f))), Image.Resampling.BOX)
             crop = crop / max(float(crop.max()), 1e-6)
         scale = box / max(crop.shape)
         width = _stroke_width(crop) * scale  # in px of the final box
@@ -444,7 +440,10 @@ def prepare(
 
 
 def prepare_batch(
-    images: Iterable[ImageSource], *, invert: Invert = "auto", threshold: float = 0.05,
+    images: Iterable[ImageSource],
+    *,
+    invert: Invert = "auto",
+    threshold: float = 0.05,
     style: str = "mnist",
 ) -> np.ndarray:
     """:func:`prepare` for each image; returns float32 (n, 28, 28).

@@ -45,20 +45,23 @@ def _as_host(x: Any, name: str) -> np.ndarray:
 def _check_shape(x: Any, input_shape: Shape | None, name: str) -> Shape | None:
     """The per-sample shape to reshape ``x`` to (``None``: keep it); raises for a mismatch."""
     if x.ndim < 2:
-        raise ValueError(f"{name} must have a batch axis: shape (samples, features...), "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have a batch axis: shape (samples, features...), got shape {tuple(x.shape)}"
+        )
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty (0 samples)")
     if input_shape is None or tuple(x.shape[1:]) == tuple(input_shape):
         return None
     if math.prod(x.shape[1:]) == math.prod(input_shape):
         return tuple(input_shape)
-    raise ValueError(f"{name} has per-sample shape {tuple(x.shape[1:])}, but the network "
-                     f"expects {tuple(input_shape)}")
+    raise ValueError(
+        f"{name} has per-sample shape {tuple(x.shape[1:])}, but the network expects {tuple(input_shape)}"
+    )
 
 
-def to_inputs(backend: Backend, x: Any, dtype: Any, input_shape: Shape | None = None,
-              name: str = "x") -> Array:
+def to_inputs(
+    backend: Backend, x: Any, dtype: Any, input_shape: Shape | None = None, name: str = "x"
+) -> Array:
     """Validate ``x`` and return it on ``backend``'s device as floats of ``dtype``, reshaped to
     ``(n, *input_shape)`` when it holds the same number of values per sample."""
     xp, on_device = backend.xp, backend.owns(x) and not backend.on_host
@@ -76,8 +79,7 @@ def to_inputs(backend: Backend, x: Any, dtype: Any, input_shape: Shape | None = 
     return backend.asarray(x, dtype=dtype)
 
 
-def to_targets(backend: Backend, y: Any, n: int, num_classes: int, dtype: Any,
-               name: str = "y") -> Array:
+def to_targets(backend: Backend, y: Any, n: int, num_classes: int, dtype: Any, name: str = "y") -> Array:
     """Labels ``(n,)`` (integers) or targets ``(n, num_classes)`` (floats) -> float targets
     (one-hot for labels) on the device."""
     xp, on_device = backend.xp, backend.owns(y) and not backend.on_host
@@ -95,8 +97,10 @@ def to_targets(backend: Backend, y: Any, n: int, num_classes: int, dtype: Any,
         if not np.isfinite(y).all():
             raise ValueError(f"{name} contains NaN or infinite values")
         return backend.asarray(y, dtype=dtype)
-    raise ValueError(f"{name} must be labels of shape ({n},) or targets of shape ({n}, {num_classes}), "
-                     f"got {tuple(y.shape)}")
+    raise ValueError(
+        f"{name} must be labels of shape ({n},) or targets of shape ({n}, {num_classes}), "
+        f"got {tuple(y.shape)}"
+    )
 
 
 def _host_labels(y: np.ndarray, num_classes: int, name: str) -> np.ndarray:

@@ -49,8 +49,18 @@ from numpy.lib.stride_tricks import as_strided
 from .network import Network
 from .record import FORMAT, ModelInfo, Preprocessing, TrainingSummary
 
-__all__ = ["FORMAT", "MAX_FILE_BYTES", "MAX_PARAMETERS", "ModelFileError", "ModelFileNotFoundError",
-           "load_model", "model_file", "read_metadata", "save_model", "weights_digest"]
+__all__ = [
+    "FORMAT",
+    "MAX_FILE_BYTES",
+    "MAX_PARAMETERS",
+    "ModelFileError",
+    "ModelFileNotFoundError",
+    "load_model",
+    "model_file",
+    "read_metadata",
+    "save_model",
+    "weights_digest",
+]
 
 #: the largest model file read (100 M float64 parameters and a header fit)
 MAX_FILE_BYTES = 2**30
@@ -66,7 +76,7 @@ MAX_JSON_DEPTH = 32
 #: temporaries of interrupted saves older than this are removed by the next save of that file
 STALE_TMP_SECONDS = 60.0
 
-_DTYPES = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+_DTYPES: dict[str, np.dtype] = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 _CODES = {(kind, size): code for code, dt in _DTYPES.items() for kind, size in [(dt.kind, dt.itemsize)]}
 _NAME = re.compile(r"layers\.(0|[1-9][0-9]{0,5})\.([A-Za-z_][A-Za-z0-9_]{0,63})")
 _FORMAT = re.compile(r"anynet-model/([1-9][0-9]{0,5})")
@@ -100,12 +110,21 @@ def save_model(model: Network, path, **extra) -> Path:
         raise ValueError("cannot save a network without weights: fit or build it first")
     if clash := [k for k in extra if k in _RESERVED]:
         raise ValueError(f"save_model: {', '.join(clash)} cannot be given as extra metadata")
-    tensors = {f"layers.{i}.{name}": np.ascontiguousarray(w)
-               for i, layer in enumerate(model.get_weights()) for name, w in layer.items()}
+    tensors = {
+        f"layers.{i}.{name}": np.ascontiguousarray(w)
+        for i, layer in enumerate(model.get_weights())
+        for name, w in layer.items()
+    }
     if bad := [name for name, w in tensors.items() if not np.isfinite(w).all()]:
         raise ValueError(f"cannot save a network with non-finite weights (NaN or inf) in {', '.join(bad)}")
-    meta = {"format": FORMAT, "anynet_version": __version__, "config": model.get_config(),
-            **model.info.to_metadata(), **extra, "weights_sha256": weights_digest(tensors)}
+    meta = {
+        "format": FORMAT,
+        "anynet_version": __version__,
+        "config": model.get_config(),
+        **model.info.to_metadata(),
+        **extra,
+        "weights_sha256": weights_digest(tensors),
+    }
     path = Path(path)
     _write_atomically(path, save(tensors, metadata={"anynet": json.dumps(meta)}))
     return path
@@ -119,7 +138,7 @@ def weights_digest(tensors: dict[str, np.ndarray]) -> str:
         w = np.asarray(tensors[name])
         code = _CODES.get((w.dtype.kind, w.dtype.itemsize), w.dtype.str)
         h.update(f"{name} {code} {','.join(map(str, w.shape))}\n".encode())
-        h.update(np.ascontiguousarray(w, dtype=w.dtype.newbyteorder("<")).reshape(-1).view(np.uint8))
+        h.update(np.ascontiguousarray(w, dtype=w.dtype.newbyteorder("<")).reshape(-1).view(np.uint8))  # type: ignore[arg-type]
     return h.hexdigest()
 
 
@@ -177,12 +196,20 @@ def model_file(path) -> Path:
         raise ModelFileError(f"{path} is a folder, not a model file; give the .safetensors file{hint}")
     match = _TMP.fullmatch(path.name)
     if match:
-        raise ModelFileError(f"{path} is a temporary file left by an interrupted save of "
-                             f"{path.with_name(match['target'])}, not a model; save the model again")
+        raise ModelFileError(
+            f"{path} is a temporary file left by an interrupted save of "
+            f"{path.with_name(match['target'])}, not a model; save the model again"
+        )
     if not path.exists():
         temps = _temporaries(path)
-        hint = (f" ({temps[0].name} is there: a temporary file left by an interrupted save, "
-                "not a model; save the model again)") if temps else ""
+        hint = (
+            (
+                f" ({temps[0].name} is there: a temporary file left by an interrupted save, "
+                "not a model; save the model again)"
+            )
+            if temps
+            else ""
+        )
         raise ModelFileNotFoundError(f"no such model file: {path}{hint}")
     if not path.is_file():
         raise ModelFileError(f"{path} is not a regular file")
@@ -193,8 +220,10 @@ def model_file(path) -> Path:
 
 
 def _too_big(path: Path, size: int) -> ModelFileError:
-    return ModelFileError(f"{path} is {size:,} bytes, above the {MAX_FILE_BYTES:,}-byte limit "
-                          "for a model file (anynet.io.MAX_FILE_BYTES)")
+    return ModelFileError(
+        f"{path} is {size:,} bytes, above the {MAX_FILE_BYTES:,}-byte limit "
+        "for a model file (anynet.io.MAX_FILE_BYTES)"
+    )
 
 
 def read_metadata(path) -> dict:
@@ -266,6 +295,7 @@ def _read_header(f, path: Path, size: int) -> tuple[dict, int]:
 
 def _json(raw, fail) -> Any:
     """Parse untrusted JSON: UTF-8, no duplicate keys, nested at most MAX_JSON_DEPTH deep."""
+
     def unique(pairs):
         keys = [k for k, _ in pairs]
         if len(set(keys)) != len(keys):
@@ -290,7 +320,9 @@ def _json(raw, fail) -> Any:
 
 
 def _kind(value) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), type(value).__name__)
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _short(value, limit: int = 60) -> str:
@@ -325,19 +357,27 @@ def _check_format(fmt, path: Path) -> None:
     match = _FORMAT.fullmatch(fmt) if isinstance(fmt, str) else None
     current = int(FORMAT.rsplit("/", 1)[1])
     if match and int(match[1]) > current:
-        raise ModelFileError(f"{path} was written by a newer anynet (model format {fmt!r}; anynet "
-                             f"{__version__} reads {FORMAT!r}): upgrade anynet to load it")
+        raise ModelFileError(
+            f"{path} was written by a newer anynet (model format {fmt!r}; anynet "
+            f"{__version__} reads {FORMAT!r}): upgrade anynet to load it"
+        )
     if not match or int(match[1]) != current:
         raise ModelFileError(f"{path}: unsupported model format {_short(fmt)} (expected {FORMAT!r})")
 
 
 def _check_record(meta: dict, path: Path) -> None:
     """The types of the fields :meth:`ModelInfo.from_metadata` reads (unknown keys are kept)."""
-    for key, hint in (("anynet_version", str | None), ("weights_sha256", str | None),
-                      ("preprocessing", dict | None), ("info", dict | None), ("config", dict)):
+    for key, hint in (
+        ("anynet_version", str | None),
+        ("weights_sha256", str | None),
+        ("preprocessing", dict | None),
+        ("info", dict | None),
+        ("config", dict),
+    ):
         if not _matches(meta.get(key), hint):
-            raise ModelFileError(f"{path}: metadata {key!r} should be {_hint_name(hint)}, "
-                                 f"got {_short(meta.get(key))}")
+            raise ModelFileError(
+                f"{path}: metadata {key!r} should be {_hint_name(hint)}, got {_short(meta.get(key))}"
+            )
     _check_fields(Preprocessing, meta.get("preprocessing") or {}, "preprocessing", path)
     info = meta.get("info") or {}
     _check_fields(ModelInfo, {k: v for k, v in info.items() if v is not None}, "info", path)
@@ -349,8 +389,10 @@ def _check_fields(cls, data: dict, where: str, path: Path) -> None:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in data and not _matches(data[f.name], hints[f.name]):
-            raise ModelFileError(f"{path}: metadata {where}.{f.name} should be "
-                                 f"{_hint_name(hints[f.name])}, got {_short(data[f.name])}")
+            raise ModelFileError(
+                f"{path}: metadata {where}.{f.name} should be "
+                f"{_hint_name(hints[f.name])}, got {_short(data[f.name])}"
+            )
 
 
 def _matches(value, hint) -> bool:
@@ -370,8 +412,9 @@ def _matches(value, hint) -> bool:
             return len(value) == len(args) and all(map(_matches, value, args))
         return not args or all(_matches(v, args[0]) for v in value)
     if hint is dict or origin is dict:
-        return isinstance(value, dict) and (not args or all(
-            _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()))
+        return isinstance(value, dict) and (
+            not args or all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
+        )
     if dataclasses.is_dataclass(hint):
         return isinstance(value, dict)
     simple = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(hint)
@@ -391,6 +434,7 @@ def _hint_name(hint) -> str:
 
 def _plan(config: dict, path: Path) -> int:
     """Check the declared architecture without allocating it; returns its parameter count."""
+
     def fail(why):
         return ModelFileError(f"{path}: invalid architecture: {why}")
 
@@ -405,7 +449,7 @@ def _plan(config: dict, path: Path) -> int:
         try:
             layer.input_shape = shape
             out = tuple(operator.index(d) for d in layer.output_shape(shape))
-        except Exception as exc:  # noqa: BLE001 -- hostile config reaching layer code: report it
+        except Exception as exc:
             raise fail(f"{name} cannot take inputs of shape {shape}: {exc}") from None
         out = _check_shape(out, f"{name} output", fail)
         total += _count_parameters(layer, shape, MAX_PARAMETERS - total, name, fail)
@@ -421,15 +465,19 @@ def _plan(config: dict, path: Path) -> int:
 def _check_settings(config: dict, fail) -> None:
     from .losses import get_loss
 
-    checks = (("loss", str), ("classes", list[str] | None), ("dtype", typing.Literal["float32", "float64"]),
-              ("seed", int))
+    checks = (
+        ("loss", str),
+        ("classes", list[str] | None),
+        ("dtype", typing.Literal["float32", "float64"]),
+        ("seed", int),
+    )
     for key, hint in checks:
         if key in config and not _matches(config[key], hint):
             raise fail(f"{key!r} should be {_hint_name(hint)}, got {_short(config[key])}")
     if not 0 <= config.get("seed", 0) < 2**64:
         raise fail(f"'seed' should be in [0, 2**64), got {_short(config['seed'])}")
     try:
-        get_loss(config.get("loss"))
+        get_loss(config.get("loss", ""))
     except ValueError as exc:
         raise fail(str(exc)) from None
 
@@ -440,8 +488,10 @@ def _check_shape(shape, what: str, fail) -> tuple[int, ...]:
     if not _matches(shape, list[int]) or not 1 <= len(shape) <= 8 or min(shape) < 1:
         raise fail(f"{what} should be 1 to 8 positive integers, got {_short(shape)}")
     if math.prod(shape) > MAX_FEATURES:
-        raise fail(f"{what} {_short(list(shape))} has {math.prod(shape):,} values per sample, "
-                   f"above the limit of {MAX_FEATURES:,} (anynet.io.MAX_FEATURES)")
+        raise fail(
+            f"{what} {_short(list(shape))} has {math.prod(shape):,} values per sample, "
+            f"above the limit of {MAX_FEATURES:,} (anynet.io.MAX_FEATURES)"
+        )
     return tuple(shape)
 
 
@@ -449,8 +499,11 @@ def _layer(i: int, entry, fail):
     """A layer from ``{"type", "config"}``, its config checked against its class's constructor."""
     from .layers import LAYERS
 
-    if not (isinstance(entry, dict) and isinstance(entry.get("type"), str)
-            and isinstance(entry.get("config", {}), dict)):
+    if not (
+        isinstance(entry, dict)
+        and isinstance(entry.get("type"), str)
+        and isinstance(entry.get("config", {}), dict)
+    ):
         raise fail(f"layer {i} should be {{'type': name, 'config': {{...}}}}, got {_short(entry)}")
     kind, config = entry["type"], entry.get("config", {})
     cls = LAYERS.get(kind)
@@ -460,10 +513,12 @@ def _layer(i: int, entry, fail):
     try:
         signature.bind(**config)
     except TypeError as exc:
-        raise fail(f"layer {i} ({kind}): config {_short(config)} does not fit {kind}{signature}: {exc}") from None
+        raise fail(
+            f"layer {i} ({kind}): config {_short(config)} does not fit {kind}{signature}: {exc}"
+        ) from None
     try:
         hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # noqa: BLE001 -- unresolvable annotations: the constructor checks alone
+    except Exception:
         hints = {}
     for key, value in config.items():
         if key in hints and not _matches(value, hints[key]):
@@ -472,7 +527,7 @@ def _layer(i: int, entry, fail):
             raise fail(f"layer {i} ({kind}): {key}={_short(value)} is not finite")
     try:
         return cls(**config)
-    except Exception as exc:  # noqa: BLE001 -- the class's own checks on a hostile config
+    except Exception as exc:
         raise fail(f"layer {i} ({kind}): {exc}") from None
 
 
@@ -497,7 +552,7 @@ def _count_parameters(layer, shape: tuple, budget: int, name: str, fail) -> int:
         count = sum(math.prod(np.shape(p)) for p in [*params.values(), *buffers.values()])
     except _OverBudget:
         count = budget + 1
-    except Exception as exc:  # noqa: BLE001 -- hostile config reaching layer code: report it
+    except Exception as exc:
         raise fail(f"{name} cannot make its parameters for inputs of shape {shape}: {exc}") from None
     if count > budget:
         raise fail(f"more than {MAX_PARAMETERS:,} parameters (at {name}; anynet.io.MAX_PARAMETERS)")
@@ -514,9 +569,23 @@ class _ShapeProbe:
 
     #: where each sampling method takes ``size`` when it is given positionally
     _SIZE_AT: typing.ClassVar[dict[str, int]] = {
-        "normal": 2, "uniform": 2, "integers": 2, "laplace": 2, "lognormal": 2, "gamma": 2,
-        "beta": 2, "binomial": 2, "standard_normal": 0, "random": 0, "standard_exponential": 0,
-        "standard_cauchy": 0, "exponential": 1, "poisson": 1, "standard_t": 1, "choice": 1}
+        "normal": 2,
+        "uniform": 2,
+        "integers": 2,
+        "laplace": 2,
+        "lognormal": 2,
+        "gamma": 2,
+        "beta": 2,
+        "binomial": 2,
+        "standard_normal": 0,
+        "random": 0,
+        "standard_exponential": 0,
+        "standard_cauchy": 0,
+        "exponential": 1,
+        "poisson": 1,
+        "standard_t": 1,
+        "choice": 1,
+    }
 
     def __init__(self, budget: int):
         self.budget, self._rng = budget, np.random.default_rng(0)
@@ -557,8 +626,10 @@ def _tensor_table(header: dict, path: Path, data_len: int) -> dict[str, tuple]:
         if name == "__metadata__":
             continue
         if not _NAME.fullmatch(name):
-            raise ModelFileError(f"{path}: the weights do not match the stored architecture "
-                                 f"(tensor name {_short(name)} is not layers.<index>.<parameter>)")
+            raise ModelFileError(
+                f"{path}: the weights do not match the stored architecture "
+                f"(tensor name {_short(name)} is not layers.<index>.<parameter>)"
+            )
         table[name] = _tensor_entry(name, entry, path, data_len)
     end = 0
     for name, (_, _, begin, stop) in sorted(table.items(), key=lambda item: item[1][2:]):
@@ -575,8 +646,10 @@ def _tensor_entry(name: str, entry, path: Path, data_len: int) -> tuple:
         raise _unreadable(path, f"tensor {name}: expected dtype, shape and data_offsets, got {_short(entry)}")
     dtype = _DTYPES.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
     if dtype is None:
-        raise ModelFileError(f"{path}: tensor {name} has dtype {_short(entry['dtype'])}; anynet "
-                             f"weights are float tensors ({', '.join(_DTYPES)})")
+        raise ModelFileError(
+            f"{path}: tensor {name} has dtype {_short(entry['dtype'])}; anynet "
+            f"weights are float tensors ({', '.join(_DTYPES)})"
+        )
     shape, offsets = entry["shape"], entry["data_offsets"]
     if not _matches(shape, list[int]) or len(shape) > 8 or any(d < 0 for d in shape):
         raise _unreadable(path, f"tensor {name} has shape {_short(shape)}")
@@ -585,21 +658,34 @@ def _tensor_entry(name: str, entry, path: Path, data_len: int) -> tuple:
     if offsets[1] > data_len:
         raise _unreadable(path, f"tensor {name} lies beyond the end of the file")
     if math.prod(shape) * dtype.itemsize != offsets[1] - offsets[0]:
-        raise _unreadable(path, f"tensor {name} of shape {shape} does not fill its {offsets[1] - offsets[0]:,} bytes")
+        raise _unreadable(
+            path, f"tensor {name} of shape {shape} does not fill its {offsets[1] - offsets[0]:,} bytes"
+        )
     return dtype, tuple(shape), offsets[0], offsets[1]
 
 
 def _match(table: dict, model: Network, path: Path) -> None:
     """The file holds exactly the built network's parameters, with their shapes."""
-    want = {f"layers.{i}.{name}": tuple(p.shape) for i, layer in enumerate(model.layers)
-            for name, p in getattr(layer, "state", layer.params).items()}
+    want = {
+        f"layers.{i}.{name}": tuple(p.shape)
+        for i, layer in enumerate(model.layers)
+        for name, p in getattr(layer, "state", layer.params).items()
+    }
     missing, extra = sorted(set(want) - set(table)), sorted(set(table) - set(want))
-    wrong = [f"{n} is {list(table[n][1])}, expected {list(want[n])}"
-             for n in sorted(set(want) & set(table)) if table[n][1] != want[n]]
-    problems = ([f"missing tensors {', '.join(missing[:5])}"] if missing else []) + \
-               ([f"unexpected tensors {', '.join(map(_short, extra[:5]))}"] if extra else []) + wrong[:5]
+    wrong = [
+        f"{n} is {list(table[n][1])}, expected {list(want[n])}"
+        for n in sorted(set(want) & set(table))
+        if table[n][1] != want[n]
+    ]
+    problems = (
+        ([f"missing tensors {', '.join(missing[:5])}"] if missing else [])
+        + ([f"unexpected tensors {', '.join(map(_short, extra[:5]))}"] if extra else [])
+        + wrong[:5]
+    )
     if problems:
-        raise ModelFileError(f"{path}: the weights do not match the stored architecture ({'; '.join(problems)})")
+        raise ModelFileError(
+            f"{path}: the weights do not match the stored architecture ({'; '.join(problems)})"
+        )
 
 
 def _read_tensors(f, table: dict, data_len: int, path: Path) -> dict[str, np.ndarray]:
@@ -617,10 +703,14 @@ def _verify(tensors: dict[str, np.ndarray], meta: dict, path: Path) -> None:
     """The stored checksum (when there is one) and finite values."""
     digest = meta.get("weights_sha256")
     if digest is not None and weights_digest(tensors) != digest:
-        raise ModelFileError(f"{path}: the weights do not match their checksum (weights_sha256): "
-                             "the file was damaged or changed after it was saved")
+        raise ModelFileError(
+            f"{path}: the weights do not match their checksum (weights_sha256): "
+            "the file was damaged or changed after it was saved"
+        )
     for name in sorted(tensors, key=_sort_key):
         bad = int(np.count_nonzero(~np.isfinite(tensors[name])))
         if bad:
-            raise ModelFileError(f"{path}: tensor {name} holds {bad:,} non-finite values (NaN or inf); "
-                                 "the model cannot be used")
+            raise ModelFileError(
+                f"{path}: tensor {name} holds {bad:,} non-finite values (NaN or inf); "
+                "the model cannot be used"
+            )

@@ -18,14 +18,14 @@ import numpy as np
 from .backend import to_numpy
 
 __all__ = [
+    "Confusion",
     "accuracy",
     "balanced_accuracy",
+    "classification_report",
     "confusion_matrix",
+    "most_confused",
     "per_class_accuracy",
     "per_class_table",
-    "most_confused",
-    "Confusion",
-    "classification_report",
 ]
 
 
@@ -166,13 +166,13 @@ def per_class_table(y_true, y_pred, classes=None, sort: str = "class") -> str:
             continue
         j = int(np.argmax(off[i]))
         mistaken = f"{names[j]} ({off[i, j]})" if off[i, j] else "-"
-        lines.append(f"{names[i]:<{width}}  {support[i]:>7}  {support[i] - correct[i]:>6}  "
-                     f"{acc[i]:>8.2%}  {mistaken}")
+        lines.append(
+            f"{names[i]:<{width}}  {support[i]:>7}  {support[i] - correct[i]:>6}  {acc[i]:>8.2%}  {mistaken}"
+        )
     return "\n".join(lines)
 
 
-def classification_report(y_true, y_pred, classes=None, top_confusions: int = 5,
-                          sort: str = "class") -> str:
+def classification_report(y_true, y_pred, classes=None, top_confusions: int = 5, sort: str = "class") -> str:
     """Accuracy, balanced accuracy, the per-class table and the most confused pairs, as text."""
     t, p = _pair(y_true, y_pred)
     k = _num_classes(t, p, None, classes)

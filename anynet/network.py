@@ -43,8 +43,17 @@ class Network:
         input_shape: per-sample input shape; when omitted the first ``fit``/``predict`` sets it.
     """
 
-    def __init__(self, layers, loss: Loss | str = "cross_entropy", optimizer=None, backend="auto",
-                 dtype: str = "float32", seed: int = 0, classes=None, input_shape=None):
+    def __init__(
+        self,
+        layers,
+        loss: Loss | str = "cross_entropy",
+        optimizer=None,
+        backend="auto",
+        dtype: str = "float32",
+        seed: int = 0,
+        classes=None,
+        input_shape=None,
+    ):
         self.layers: list[Layer] = list(layers)
         if not self.layers or not all(isinstance(layer, Layer) for layer in self.layers):
             raise TypeError("a Network needs a non-empty list of anynet.layers.Layer objects")
@@ -121,8 +130,10 @@ class Network:
             shape = layer.output_shape(shape)
             n = sum(int(math.prod(p.shape)) for p in layer.params.values())
             lines.append(f"  {i:2d} {layer!r:40s} -> {shape}  params {n}")
-        lines.append(f"  loss {self.loss!r}, optimizer {type(self.optimizer).__name__}, "
-                     f"{self.count_parameters()} parameters")
+        lines.append(
+            f"  loss {self.loss!r}, optimizer {type(self.optimizer).__name__}, "
+            f"{self.count_parameters()} parameters"
+        )
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ configuration and weights
@@ -141,9 +152,15 @@ class Network:
     @classmethod
     def from_config(cls, config: dict, backend="cpu", dtype=None) -> Network:
         layers = [layer_from_config(entry) for entry in config["layers"]]
-        return cls(layers, loss=config["loss"], backend=backend, dtype=dtype or config.get("dtype", "float32"),
-                   seed=config.get("seed", 0), classes=config.get("classes"),
-                   input_shape=config.get("input_shape"))
+        return cls(
+            layers,
+            loss=config["loss"],
+            backend=backend,
+            dtype=dtype or config.get("dtype", "float32"),
+            seed=config.get("seed", 0),
+            classes=config.get("classes"),
+            input_shape=config.get("input_shape"),
+        )
 
     def get_weights(self) -> list[dict]:
         """A host NumPy copy of every layer's parameters and buffers (all a file stores)."""
@@ -157,13 +174,16 @@ class Network:
         for i, (layer, given) in enumerate(zip(self.layers, weights)):
             state = layer.state
             if set(given) != set(state):
-                raise ValueError(f"layer {i} ({type(layer).__name__}) has parameters "
-                                 f"{sorted(state)}, got {sorted(given)}")
+                raise ValueError(
+                    f"layer {i} ({type(layer).__name__}) has parameters {sorted(state)}, got {sorted(given)}"
+                )
             for name, value in given.items():
                 host = to_numpy(value)
                 want = tuple(state[name].shape)
                 if tuple(host.shape) != want:
-                    raise ValueError(f"layer {i} parameter {name!r} has shape {want}, got {tuple(host.shape)}")
+                    raise ValueError(
+                        f"layer {i} parameter {name!r} has shape {want}, got {tuple(host.shape)}"
+                    )
                 home = layer.params if name in layer.params else layer.buffers
                 home[name] = self.backend.asarray(host, dtype=self.dtype)
         self.optimizer.reset()
@@ -264,8 +284,10 @@ class Network:
         self._require_built()
         xd = self.inputs(x)
         n = xd.shape[0]
-        parts = [self.loss.probabilities(self.forward(xd[lo:min(lo + batch_size, n), ...]))
-                 for lo in range(0, n, batch_size)]
+        parts = [
+            self.loss.probabilities(self.forward(xd[lo : min(lo + batch_size, n), ...]))
+            for lo in range(0, n, batch_size)
+        ]
         return parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
 
     def predict(self, x, batch_size: int = 4096) -> Array:

@@ -64,23 +64,31 @@ class Optimizer:
         self.schedule = get_schedule(schedule)
         self.backend: Backend | None = None
         self._clip_limit: Array | None = None
-        self.reset()
+        self.state: dict[str, dict[str, Array]] = {}
+        self.scratch: dict[str, Array | None] = {}
+        self.steps = 0
 
     # ------------------------------------------------------------------ binding and state
     def bind(self, backend: Backend) -> Optimizer:
         """Run on ``backend`` from now on, moving any state there; returns the optimizer."""
         if self.backend is not None and backend != self.backend:
-            self.state = {key: {k: backend.asarray(v) for k, v in s.items()}
-                          for key, s in self.state.items()}
+            self.state = {key: {k: backend.asarray(v) for k, v in s.items()} for key, s in self.state.items()}
             self.scratch = {}
         self.backend = backend
         self._clip_limit = None
         return self
 
+    @property
+    def bound(self) -> Backend:
+        """The backend the optimizer is bound to (``bind`` must have been called)."""
+        if self.backend is None:
+            raise RuntimeError(f"{type(self).__name__} is not bound to a backend: call bind(backend)")
+        return self.backend
+
     def reset(self) -> None:
         """Forget all state (new weights): momentum, moments and the step count."""
-        self.state: dict[str, dict[str, Array]] = {}
-        self.scratch: dict[str, Array | None] = {}
+        self.state = {}
+        self.scratch = {}
         self.steps = 0
 
     def start_epoch(self, epoch: int, total_epochs: int) -> None:
@@ -96,20 +104,28 @@ class Optimizer:
     def state_dict(self) -> dict:
         """A host copy of the state: step count, rates and every slot (``{"0.W": {"m": ...}}``)."""
         slots = {name: {k: np.array(to_numpy(v)) for k, v in s.items()} for name, s in self.state.items()}
-        return {"type": type(self).__name__, "steps": self.steps, "lr": self.lr,
-                "base_lr": self.base_lr, "lr_scale": self.lr_scale, "slots": slots}
+        return {
+            "type": type(self).__name__,
+            "steps": self.steps,
+            "lr": self.lr,
+            "base_lr": self.base_lr,
+            "lr_scale": self.lr_scale,
+            "slots": slots,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Take back what :meth:`state_dict` gave (on this optimizer's backend)."""
         if state.get("type", type(self).__name__) != type(self).__name__:
             raise ValueError(f"optimizer state of a {state['type']}, not of a {type(self).__name__}")
         assert self.backend is not None
-        self.state = {name: {k: self.backend.asarray(v) for k, v in s.items()}
-                      for name, s in state["slots"].items()}
+        self.state = {
+            name: {k: self.bound.asarray(v) for k, v in s.items()} for name, s in state["slots"].items()
+        }
         self.scratch = {}
         self.steps = int(state["steps"])
         self.lr, self.base_lr = float(state["lr"]), float(state["base_lr"])
         self.lr_scale = float(state["lr_scale"])
+
     # ------------------------------------------------------------------ stepping
     def step(self, updates: Iterable[Update]) -> None:
         """Update each parameter in place from its gradient."""
@@ -133,14 +149,14 @@ class Optimizer:
         computed on the device."""
         if not updates:
             return updates
-        xp = self.backend.xp
+        xp = self.bound.xp
         total = None
         for _, _, grad, _ in updates:
             flat = xp.reshape(grad, (-1,))
             total = xp.vecdot(flat, flat) if total is None else total + xp.vecdot(flat, flat)
         dtype = updates[0][2].dtype
         if self._clip_limit is None or self._clip_limit.dtype != dtype:
-            self._clip_limit = self.backend.asarray(np.asarray(self.clip_norm), dtype=dtype)
+            self._clip_limit = self.bound.asarray(np.asarray(self.clip_norm), dtype=dtype)
         scale = self._clip_limit / xp.maximum(xp.sqrt(total), self._clip_limit)
         return [(name, param, grad * scale, decay) for name, param, grad, decay in updates]
 
@@ -182,7 +198,9 @@ class SGD(Optimizer):
     with ``batch_size=None``, mini-batch otherwise.
     """
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None, clip_norm=None):
+    def __init__(
+        self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None, clip_norm=None
+    ):
         super().__init__(lr, weight_decay, schedule, clip_norm)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
@@ -194,7 +212,7 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _new_state(self, param):
-        return {"velocity": self.backend.xp.zeros_like(param)} if self.momentum else {}
+        return {"velocity": self.bound.xp.zeros_like(param)} if self.momentum else {}
 
     def _update(self, param, grad, decay, state, scratch):
         if decay and self.weight_decay:
@@ -221,8 +239,9 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None,
-                 clip_norm=None):
+    def __init__(
+        self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None, clip_norm=None
+    ):
         super().__init__(lr, weight_decay, schedule, clip_norm)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
             if not 0.0 <= b < 1.0:
@@ -233,11 +252,11 @@ class Adam(Optimizer):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def _new_state(self, param):
-        xp = self.backend.xp
+        xp = self.bound.xp
         return {"m": xp.zeros_like(param), "v": xp.zeros_like(param)}
 
     def _new_scratch(self, param):
-        return self.backend.scratch_like(param)
+        return self.bound.scratch_like(param)
 
     def _prepare(self) -> None:
         t = self.steps
@@ -252,8 +271,9 @@ class Adam(Optimizer):
                 param -= (self.lr * self.weight_decay) * param
             else:
                 grad = grad + self.weight_decay * param
-        self.backend.adam_update(param, grad, state["m"], state["v"], scratch,
-                                 self.beta1, self.beta2, self._step_size, self._eps_t)
+        self.bound.adam_update(
+            param, grad, state["m"], state["v"], scratch, self.beta1, self.beta2, self._step_size, self._eps_t
+        )
 
 
 class AdamW(Adam):
@@ -261,8 +281,9 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, schedule=None,
-                 clip_norm=None):
+    def __init__(
+        self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, schedule=None, clip_norm=None
+    ):
         super().__init__(lr, beta1, beta2, eps, weight_decay, schedule, clip_norm)
 
 

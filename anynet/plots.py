@@ -21,8 +21,8 @@ from .metrics import confusion_matrix
 
 __all__ = [
     "PlotsUnavailableError",
-    "plot_history",
     "plot_confusion_matrix",
+    "plot_history",
     "plot_misclassified",
     "save_report_plots",
 ]
@@ -75,8 +75,14 @@ def plot_history(history: dict, path=None, title: str | None = None):
     axes[0].yaxis.set_major_formatter(_percent())
     if "val_accuracy" in history:
         best = int(np.argmax(history["val_accuracy"]))
-        axes[0].annotate(f"{history['val_accuracy'][best]:.2%}", (epochs[best], history["val_accuracy"][best]),
-                         textcoords="offset points", xytext=(0, -16), ha="center", color="tab:orange")
+        axes[0].annotate(
+            f"{history['val_accuracy'][best]:.2%}",
+            (epochs[best], history["val_accuracy"][best]),
+            textcoords="offset points",
+            xytext=(0, -16),
+            ha="center",
+            color="tab:orange",
+        )
     if title:
         fig.suptitle(title)
     return _save(fig, path)
@@ -102,7 +108,9 @@ def plot_confusion_matrix(y_true, y_pred, classes=None, path=None, title: str | 
     side = 5.5 if k <= 12 else min(4 + 0.22 * k, 14)
     fig = _figure((side + 1.2, side))
     ax = fig.subplots()
-    image = ax.imshow(shares, cmap="Blues", norm=PowerNorm(gamma=0.35, vmin=0, vmax=1), interpolation="nearest")
+    image = ax.imshow(
+        shares, cmap="Blues", norm=PowerNorm(gamma=0.35, vmin=0, vmax=1), interpolation="nearest"
+    )
     fig.colorbar(image, ax=ax, format=_percent(), shrink=0.8, label="share of the true class")
     ax.set_xticks(range(k), names, fontsize=9 if k <= 20 else 7)
     ax.set_yticks(range(k), names, fontsize=9 if k <= 20 else 7)
@@ -112,15 +120,31 @@ def plot_confusion_matrix(y_true, y_pred, classes=None, path=None, title: str | 
         for i in range(k):
             for j in range(k):
                 if cm[i, j]:
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7 if k > 10 else 8,
-                            color="white" if shares[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(cm[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7 if k > 10 else 8,
+                        color="white" if shares[i, j] > 0.5 else "black",
+                    )
     acc = np.trace(cm) / max(cm.sum(), 1)
     ax.set_title(title or f"confusion matrix ({cm.sum()} samples, accuracy {acc:.2%})")
     return _save(fig, path)
 
 
-def plot_misclassified(images, y_true, y_pred, classes=None, path=None, probabilities=None,
-                       max_images: int = 36, columns: int = 9, title: str | None = None):
+def plot_misclassified(
+    images,
+    y_true,
+    y_pred,
+    classes=None,
+    path=None,
+    probabilities=None,
+    max_images: int = 36,
+    columns: int = 9,
+    title: str | None = None,
+):
     """A grid of the first ``max_images`` misclassified samples, each titled with its true
     and predicted character (and the predicted probability when ``probabilities`` is given).
 
@@ -131,7 +155,7 @@ def plot_misclassified(images, y_true, y_pred, classes=None, path=None, probabil
     if not len(images) == len(t) == len(p):
         raise ValueError(f"{len(images)} images, {len(t)} labels and {len(p)} predictions: they must match")
     if images.ndim == 2:
-        side = int(round(np.sqrt(images.shape[1])))
+        side = round(np.sqrt(images.shape[1]))
         images = images.reshape(len(images), side, side)
     names = (lambda i: str(classes[i])) if classes is not None else str
     wrong = np.flatnonzero(t != p)[:max_images]
@@ -158,8 +182,9 @@ def plot_misclassified(images, y_true, y_pred, classes=None, path=None, probabil
     return _save(fig, path)
 
 
-def save_report_plots(out_dir, history, y_true, y_pred, images=None, classes=None,
-                      probabilities=None, prefix: str = "") -> list[Path]:
+def save_report_plots(
+    out_dir, history, y_true, y_pred, images=None, classes=None, probabilities=None, prefix: str = ""
+) -> list[Path]:
     """Write ``history.png`` (when there is a history), ``confusion.png`` and
     ``misclassified.png`` (when images are given) into ``out_dir``; returns the paths."""
     out = Path(out_dir)

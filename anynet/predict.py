@@ -1,24 +1,24 @@
 """Recognise users' images with a trained model: the code shared by the CLI and the web app.
 
-    from anynet.io import load_model
-    from anynet.predict import predict_files
-    for r in predict_files(load_model("mnist.safetensors"), ["seven.png"], show_dir="seen"):
-        print(r.path, r.error or r.top)
+from anynet.io import load_model
+from anynet.predict import predict_files
+for r in predict_files(load_model("mnist.safetensors"), ["seven.png"], show_dir="seen"):
+    print(r.path, r.error or r.top)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from . import imageprep
 
-__all__ = ["Prediction", "class_names", "top_k", "predict_files", "show_image"]
+__all__ = ["Prediction", "class_names", "predict_files", "show_image", "top_k"]
 
 
 def class_names(model) -> tuple[str, ...]:
@@ -140,7 +140,7 @@ def predict_files(
         except imageprep.ImagePrepError as e:
             r.error = str(e)
     if good:
-        tops = top_k(model, np.stack([r.image28 for r in good]), k=k)
+        tops = top_k(model, np.stack([r.image28 for r in good if r.image28 is not None]), k=k)
         for r, top in zip(good, tops):
             r.top = top
     if show_dir is not None:
@@ -157,7 +157,6 @@ def predict_files(
             with Image.open(r.path) as original:
                 original.load()
                 caption = f"{r.label}  {r.confidence:.1%}"
-                show_image(original, r.image28, caption).save(out / name)
+                show_image(original, np.asarray(r.image28), caption).save(out / name)
             r.shown = str(out / name)
     return results
-

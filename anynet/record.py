@@ -95,8 +95,12 @@ class ModelInfo:
 
     def to_metadata(self) -> dict[str, Any]:
         """The ``preprocessing`` and ``info`` entries of a model file's metadata."""
-        info = {"dataset": self.dataset, "training": _asdict(self.training),
-                "history": self.history, "metrics": self.metrics}
+        info = {
+            "dataset": self.dataset,
+            "training": _asdict(self.training),
+            "history": self.history,
+            "metrics": self.metrics,
+        }
         return {"preprocessing": dataclasses.asdict(self.preprocessing), "info": info}
 
     @classmethod

@@ -13,8 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-__all__ = ["SCHEDULES", "Constant", "CosineDecay", "LinearWarmup", "OneCycle", "StepDecay", "WarmupCosine",
-           "get_schedule", "is_per_step"]
+__all__ = [
+    "SCHEDULES",
+    "Constant",
+    "CosineDecay",
+    "LinearWarmup",
+    "OneCycle",
+    "StepDecay",
+    "WarmupCosine",
+    "get_schedule",
+    "is_per_step",
+]
 
 
 class Constant:
@@ -125,12 +134,22 @@ class OneCycle:
         return _cosine((step - peak) / max(total_steps - 1 - peak, 1), start / self.final_div_factor)
 
     def get_config(self) -> dict:
-        return {"type": "onecycle", "pct_start": self.pct_start, "div_factor": self.div_factor,
-                "final_div_factor": self.final_div_factor}
+        return {
+            "type": "onecycle",
+            "pct_start": self.pct_start,
+            "div_factor": self.div_factor,
+            "final_div_factor": self.final_div_factor,
+        }
 
 
-SCHEDULES: dict[str, type] = {"constant": Constant, "step": StepDecay, "cosine": CosineDecay,
-                              "warmup": LinearWarmup, "warmup_cosine": WarmupCosine, "onecycle": OneCycle}
+SCHEDULES: dict[str, type] = {
+    "constant": Constant,
+    "step": StepDecay,
+    "cosine": CosineDecay,
+    "warmup": LinearWarmup,
+    "warmup_cosine": WarmupCosine,
+    "onecycle": OneCycle,
+}
 
 Schedule = Callable[[int, int], float]
 

@@ -48,8 +48,13 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
     def _optimizer(self):
         from .optimizers import get_optimizer
 
-        return get_optimizer(self.optimizer, lr=self.lr, schedule=self.schedule,
-                             weight_decay=self.weight_decay, clip_norm=self.clip_norm)
+        return get_optimizer(
+            self.optimizer,
+            lr=self.lr,
+            schedule=self.schedule,
+            weight_decay=self.weight_decay,
+            clip_norm=self.clip_norm,
+        )
 
     def _encode(self, X, y, reset: bool, classes=None):
         X, y = validate_data(self, _host(X), _host(y), reset=reset, dtype=(np.float32, np.float64))
@@ -60,7 +65,9 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
             if len(self.classes_) < 2:
                 raise ValueError(f"{type(self).__name__} needs at least 2 classes, got 1 class")
         index = np.searchsorted(self.classes_, y)
-        if np.any(index >= len(self.classes_)) or np.any(self.classes_[np.minimum(index, len(self.classes_) - 1)] != y):
+        if np.any(index >= len(self.classes_)) or np.any(
+            self.classes_[np.minimum(index, len(self.classes_) - 1)] != y
+        ):
             raise ValueError(f"y holds labels not in classes_ {list(self.classes_)}")
         return np.asarray(X, dtype=np.float32), index.astype(np.int64)
 
@@ -86,8 +93,14 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, X, yi, epochs: int) -> None:
         net = self.network_
-        net.fit(X, yi, epochs=int(epochs), batch_size=min(int(self.batch_size), len(yi)),
-                class_weight=self.class_weight, verbose=self.verbose)
+        net.fit(
+            X,
+            yi,
+            epochs=int(epochs),
+            batch_size=min(int(self.batch_size), len(yi)),
+            class_weight=self.class_weight,
+            verbose=self.verbose,
+        )
         self.n_iter_ = getattr(self, "n_iter_", 0) + int(epochs)
         self.loss_ = float(net.history["loss"][-1])
 
@@ -108,8 +121,11 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
         state = dict(self.__dict__)
         net = state.pop("network_", None)
         if net is not None:
-            state["_network"] = {"config": net.get_config(), "weights": net.get_weights(),
-                                 "backend": net.backend.spec}
+            state["_network"] = {
+                "config": net.get_config(),
+                "weights": net.get_weights(),
+                "backend": net.backend.spec,
+            }
         return state
 
     def __setstate__(self, state):
@@ -140,10 +156,25 @@ class MLPClassifier(_AnynetClassifier):
         verbose: 0, 1 or 2 as in ``Network.fit``.
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", dropout=0.0, epochs=30,
-                 batch_size=32, optimizer="adam", lr=1e-3, schedule=None, weight_decay=0.0,
-                 clip_norm=None, class_weight=None, backend="cpu", dtype="float32",
-                 random_state=None, warm_start=False, verbose=0):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        epochs=30,
+        batch_size=32,
+        optimizer="adam",
+        lr=1e-3,
+        schedule=None,
+        weight_decay=0.0,
+        clip_norm=None,
+        class_weight=None,
+        backend="cpu",
+        dtype="float32",
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
         self.hidden_layer_sizes, self.activation, self.dropout = hidden_layer_sizes, activation, dropout
         self.epochs, self.batch_size, self.optimizer, self.lr = epochs, batch_size, optimizer, lr
         self.schedule, self.weight_decay, self.clip_norm = schedule, weight_decay, clip_norm
@@ -153,10 +184,18 @@ class MLPClassifier(_AnynetClassifier):
     def _build(self, n_features, n_classes):
         from .models import mlp
 
-        return mlp(hidden=tuple(self.hidden_layer_sizes), num_classes=n_classes,
-                   activation=self.activation, dropout=self.dropout, optimizer=self._optimizer(),
-                   backend=self.backend, dtype=self.dtype, seed=_seed(self.random_state),
-                   classes=[str(c) for c in self.classes_], input_shape=(n_features,))
+        return mlp(
+            hidden=tuple(self.hidden_layer_sizes),
+            num_classes=n_classes,
+            activation=self.activation,
+            dropout=self.dropout,
+            optimizer=self._optimizer(),
+            backend=self.backend,
+            dtype=self.dtype,
+            seed=_seed(self.random_state),
+            classes=[str(c) for c in self.classes_],
+            input_shape=(n_features,),
+        )
 
 
 class CNNClassifier(_AnynetClassifier):
@@ -164,10 +203,26 @@ class CNNClassifier(_AnynetClassifier):
     of ``X`` are images flattened row-major to ``image_shape`` (one channel). Raises
     NotImplementedError when this anynet has no ``cnn`` builder."""
 
-    def __init__(self, image_shape=(28, 28), widths=(32, 64, 128), dense=256, dropout=0.4, epochs=10,
-                 batch_size=64, optimizer="adam", lr=1e-3, schedule=None, weight_decay=0.0, clip_norm=None,
-                 class_weight=None, backend="cpu", dtype="float32", random_state=None, warm_start=False,
-                 verbose=0):
+    def __init__(
+        self,
+        image_shape=(28, 28),
+        widths=(32, 64, 128),
+        dense=256,
+        dropout=0.4,
+        epochs=10,
+        batch_size=64,
+        optimizer="adam",
+        lr=1e-3,
+        schedule=None,
+        weight_decay=0.0,
+        clip_norm=None,
+        class_weight=None,
+        backend="cpu",
+        dtype="float32",
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
         self.image_shape, self.widths, self.dense, self.dropout = image_shape, widths, dense, dropout
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer, self.lr, self.schedule, self.weight_decay = optimizer, lr, schedule, weight_decay
@@ -179,16 +234,27 @@ class CNNClassifier(_AnynetClassifier):
 
         builder = getattr(models, "cnn", None)
         if builder is None:
-            raise NotImplementedError("CNNClassifier needs anynet.models.cnn, which this anynet "
-                                      "does not have; use MLPClassifier")
+            raise NotImplementedError(
+                "CNNClassifier needs anynet.models.cnn, which this anynet does not have; use MLPClassifier"
+            )
         shape = (1, *(int(d) for d in self.image_shape))
         if int(np.prod(shape)) != n_features:
-            raise ValueError(f"X has {n_features} features per row, image_shape {self.image_shape} needs "
-                             f"{int(np.prod(shape))}")
-        return builder(widths=tuple(self.widths), num_classes=n_classes, dense=int(self.dense),
-                       dropout=self.dropout, optimizer=self._optimizer(), backend=self.backend,
-                       dtype=self.dtype, seed=_seed(self.random_state),
-                       classes=[str(c) for c in self.classes_], input_shape=shape)
+            raise ValueError(
+                f"X has {n_features} features per row, image_shape {self.image_shape} needs "
+                f"{int(np.prod(shape))}"
+            )
+        return builder(
+            widths=tuple(self.widths),
+            num_classes=n_classes,
+            dense=int(self.dense),
+            dropout=self.dropout,
+            optimizer=self._optimizer(),
+            backend=self.backend,
+            dtype=self.dtype,
+            seed=_seed(self.random_state),
+            classes=[str(c) for c in self.classes_],
+            input_shape=shape,
+        )
 
 
 def _seed(random_state) -> int:

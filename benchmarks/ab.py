@@ -44,8 +44,14 @@ for line in sys.stdin:
 
 def _worker(tree: Path, kind: str, data_dir: str, batch: int) -> subprocess.Popen:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", WORKER, str(tree), kind, data_dir, str(batch)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(tree), kind, data_dir, str(batch)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tree,
+    )
     ready = json.loads(proc.stdout.readline())
     print(f"  {kind} from {tree}: anynet at {ready['ready']}", flush=True)
     return proc
@@ -62,22 +68,31 @@ def main() -> int:
     p.add_argument("--base", default="HEAD~1", help="the commit to compare with")
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--data-dir", default=os.environ.get("ANYNET_DATA_DIR", str(ROOT.parent / "shared" / "data")))
+    p.add_argument(
+        "--data-dir", default=os.environ.get("ANYNET_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    )
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
-        archive = subprocess.run(["git", "archive", args.base], cwd=ROOT, check=True, capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", args.base], cwd=ROOT, check=True, capture_output=True
+        ).stdout
         base.mkdir()
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-        workers = {"anynet (this tree)": _worker(ROOT, "anynet", args.data_dir, args.batch),
-                   f"anynet ({args.base})": _worker(base, "anynet", args.data_dir, args.batch),
-                   "PyTorch eager": _worker(ROOT, "torch", args.data_dir, args.batch)}
+        workers = {
+            "anynet (this tree)": _worker(ROOT, "anynet", args.data_dir, args.batch),
+            f"anynet ({args.base})": _worker(base, "anynet", args.data_dir, args.batch),
+            "PyTorch eager": _worker(ROOT, "torch", args.data_dir, args.batch),
+        }
         times: dict[str, list[float]] = {name: [] for name in workers}
         for r in range(args.rounds):
             for name, proc in workers.items():
                 times[name].append(_epoch(proc)["cpu"])
-            print(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1]:.3f} s" for n, t in times.items()),
-                  flush=True)
+            print(
+                f"  round {r + 1}/{args.rounds}: "
+                + ", ".join(f"{n} {t[-1]:.3f} s" for n, t in times.items()),
+                flush=True,
+            )
         for proc in workers.values():
             proc.stdin.close()
             proc.wait()

@@ -39,51 +39,103 @@ import time
 import numpy as np
 
 import anynet
-from anynet.training import Callback
 from anynet.data import Augmenter, load
+from anynet.training import Callback
 
 #: The configurations, chosen on the validation split (see the module docstring).
 CONFIGS = {
     "mnist": dict(
-        dataset="mnist", hidden=[800, 800], input_dropout=0.2, dropout=0.5,
-        optimizer="sgd", lr=0.05, weight_decay=0.0, schedule="cosine", epochs=40,
-        batch_size=128, augment=None,
+        dataset="mnist",
+        hidden=[800, 800],
+        input_dropout=0.2,
+        dropout=0.5,
+        optimizer="sgd",
+        lr=0.05,
+        weight_decay=0.0,
+        schedule="cosine",
+        epochs=40,
+        batch_size=128,
+        augment=None,
         about="784-800-800-10 ReLU, dropout 0.2 (inputs) / 0.5 (hidden), SGD Nesterov 0.9, "
-              "cosine lr 0.05, batch 128, no augmentation"),
+        "cosine lr 0.05, batch 128, no augmentation",
+    ),
     "mnist-aug": dict(
-        dataset="mnist", hidden=[800, 800], input_dropout=0.0, dropout=0.1,
-        optimizer="sgd", lr=0.05, weight_decay=0.0, schedule="cosine", epochs=120,
+        dataset="mnist",
+        hidden=[800, 800],
+        input_dropout=0.0,
+        dropout=0.1,
+        optimizer="sgd",
+        lr=0.05,
+        weight_decay=0.0,
+        schedule="cosine",
+        epochs=120,
         batch_size=128,
         augment=dict(rotation=8, scale=0.08, translation=1.0, elastic_alpha=34, elastic_sigma=4),
         about="784-800-800-10 ReLU, dropout 0.1, SGD Nesterov 0.9, cosine lr 0.05, batch 128, "
-              "elastic distortion (alpha 34, sigma 4) + rotation +-8 deg, scale +-8 %, shift +-1 px"),
+        "elastic distortion (alpha 34, sigma 4) + rotation +-8 deg, scale +-8 %, shift +-1 px",
+    ),
     "emnist": dict(
-        dataset="emnist-standin", hidden=[1024, 1024], input_dropout=0.1, dropout=0.3,
-        optimizer="sgd", lr=0.05, weight_decay=0.0, schedule="cosine", epochs=25,
-        batch_size=128, augment=None,
+        dataset="emnist-standin",
+        hidden=[1024, 1024],
+        input_dropout=0.1,
+        dropout=0.3,
+        optimizer="sgd",
+        lr=0.05,
+        weight_decay=0.0,
+        schedule="cosine",
+        epochs=25,
+        batch_size=128,
+        augment=None,
         about="784-1024-1024-47 ReLU, dropout 0.1 (inputs) / 0.3 (hidden), SGD Nesterov 0.9, "
-              "cosine lr 0.05, batch 128, no augmentation"),
+        "cosine lr 0.05, batch 128, no augmentation",
+    ),
     "emnist-aug": dict(
-        dataset="emnist-standin", hidden=[1024, 1024], input_dropout=0.0, dropout=0.2,
-        optimizer="sgd", lr=0.05, weight_decay=0.0, schedule="cosine", epochs=50,
+        dataset="emnist-standin",
+        hidden=[1024, 1024],
+        input_dropout=0.0,
+        dropout=0.2,
+        optimizer="sgd",
+        lr=0.05,
+        weight_decay=0.0,
+        schedule="cosine",
+        epochs=50,
         batch_size=128,
         augment=dict(rotation=8, scale=0.08, translation=1.0, elastic_alpha=34, elastic_sigma=4),
         about="784-1024-1024-47 ReLU, dropout 0.2, SGD Nesterov 0.9, cosine lr 0.05, batch 128, "
-              "elastic distortion (alpha 34, sigma 4) + rotation +-8 deg, scale +-8 %, shift +-1 px"),
+        "elastic distortion (alpha 34, sigma 4) + rotation +-8 deg, scale +-8 %, shift +-1 px",
+    ),
     "cnn-mnist": dict(
-        dataset="mnist", kind="cnn", widths=[32, 64, 128], dense=256, dropout=0.4,
-        optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="cosine", epochs=15,
+        dataset="mnist",
+        kind="cnn",
+        widths=[32, 64, 128],
+        dense=256,
+        dropout=0.4,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        schedule="cosine",
+        epochs=15,
         batch_size=128,
         augment=dict(rotation=10, scale=0.1, translation=2.0),
         about="anynet.models.cnn: 3 x (conv 3x3 same, batch norm, ReLU, max pool 2) with 32/64/128 "
-              "channels, dense 256, dropout 0.4; Adam, cosine lr 1e-3, batch 128; rotation +-10 deg, "
-              "scale +-10 %, shift +-2 px"),
+        "channels, dense 256, dropout 0.4; Adam, cosine lr 1e-3, batch 128; rotation +-10 deg, "
+        "scale +-10 %, shift +-2 px",
+    ),
     "cnn-emnist": dict(
-        dataset="emnist-standin", kind="cnn", widths=[32, 64, 128], dense=256, dropout=0.4,
-        optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="cosine", epochs=12,
+        dataset="emnist-standin",
+        kind="cnn",
+        widths=[32, 64, 128],
+        dense=256,
+        dropout=0.4,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        schedule="cosine",
+        epochs=12,
         batch_size=128,
         augment=dict(rotation=10, scale=0.1, translation=2.0),
-        about="the cnn-mnist network with 47 outputs, 12 epochs, the same augmentation"),
+        about="the cnn-mnist network with 47 outputs, 12 epochs, the same augmentation",
+    ),
 }
 
 
@@ -95,17 +147,25 @@ class EpochLog(Callback):
 
     def on_epoch_end(self, network, epoch, logs):
         val = f"  val_acc {logs['val_accuracy']:.4f}" if "val_accuracy" in logs else ""
-        print(f"epoch {epoch + 1:3d}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}{val}  "
-              f"lr {logs['lr']:.4g}  {logs['time']:.1f} s  (total {time.perf_counter() - self.start:.0f} s)",
-              flush=True)
+        print(
+            f"epoch {epoch + 1:3d}  loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}{val}  "
+            f"lr {logs['lr']:.4g}  {logs['time']:.1f} s  (total {time.perf_counter() - self.start:.0f} s)",
+            flush=True,
+        )
 
 
 def build(cfg: dict, num_classes: int, backend: str, seed: int) -> anynet.Network:
     if cfg.get("kind") == "cnn":
         from anynet.models import cnn
 
-        return cnn(tuple(cfg["widths"]), num_classes, dense=cfg["dense"], dropout=cfg["dropout"],
-                   backend=backend, seed=seed)
+        return cnn(
+            tuple(cfg["widths"]),
+            num_classes,
+            dense=cfg["dense"],
+            dropout=cfg["dropout"],
+            backend=backend,
+            seed=seed,
+        )
     layers = [anynet.Flatten()]
     if cfg["input_dropout"]:
         layers.append(anynet.Dropout(cfg["input_dropout"]))
@@ -118,13 +178,20 @@ def build(cfg: dict, num_classes: int, backend: str, seed: int) -> anynet.Networ
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("config", choices=sorted(CONFIGS))
-    p.add_argument("--validate", action="store_true",
-                   help="hold out 10 %% of the training split and report it; never touch the test set")
-    p.add_argument("--holdout", action="store_true",
-                   help="train on 90 %%, report the other 10 %% each epoch, then the test set once")
+    p.add_argument(
+        "--validate",
+        action="store_true",
+        help="hold out 10 %% of the training split and report it; never touch the test set",
+    )
+    p.add_argument(
+        "--holdout",
+        action="store_true",
+        help="train on 90 %%, report the other 10 %% each epoch, then the test set once",
+    )
     p.add_argument("--data-dir", default=os.environ.get("ANYNET_DATA_DIR"))
     p.add_argument("--backend", default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -136,14 +203,25 @@ def main(argv=None):
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--augment", type=json.loads,
-                   help='Augmenter arguments as JSON, e.g. \'{"rotation": 10, "elastic_alpha": 34}\'; "null" for none')
+    p.add_argument(
+        "--augment",
+        type=json.loads,
+        help='Augmenter arguments as JSON, e.g. \'{"rotation": 10, "elastic_alpha": 34}\'; "null" for none',
+    )
     p.add_argument("--json", help="also write the result record to this JSON file")
     args = p.parse_args(argv)
 
     cfg = dict(CONFIGS[args.config])
-    for key in ("epochs", "hidden", "dropout", "input_dropout", "lr", "weight_decay",
-                "batch_size", "optimizer"):
+    for key in (
+        "epochs",
+        "hidden",
+        "dropout",
+        "input_dropout",
+        "lr",
+        "weight_decay",
+        "batch_size",
+        "optimizer",
+    ):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if "--augment" in (argv if argv is not None else sys.argv):
@@ -154,8 +232,11 @@ def main(argv=None):
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     print(f"{args.config}: {json.dumps({k: v for k, v in cfg.items() if k != 'about'})}", flush=True)
     mode = "validate" if args.validate else "holdout" if args.holdout else "final"
-    print(f"mode: {dict(validate='VALIDATION (90/10 split of train; test untouched)', holdout='HOLDOUT (90 % train, 10 % validation, test once)', final='FINAL (all train, test once)')[mode]}; "
-          f"backend {net.backend.spec}", flush=True)
+    print(
+        f"mode: {dict(validate='VALIDATION (90/10 split of train; test untouched)', holdout='HOLDOUT (90 % train, 10 % validation, test once)', final='FINAL (all train, test once)')[mode]}; "
+        f"backend {net.backend.spec}",
+        flush=True,
+    )
 
     if args.validate:
         # arrays without a test split: anynet.train holds out 10 % (stratified) and never
@@ -166,30 +247,52 @@ def main(argv=None):
         dataset, validation = ds, (0.1 if args.holdout else None)
     t0 = time.perf_counter()
     result = anynet.train(
-        dataset, model=net, epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-        optimizer=cfg["optimizer"], lr=cfg["lr"], schedule=cfg["schedule"],
-        weight_decay=cfg["weight_decay"], augment=aug, validation=validation, seed=args.seed,
-        verbose=False, callbacks=[EpochLog()])
+        dataset,
+        model=net,
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        optimizer=cfg["optimizer"],
+        lr=cfg["lr"],
+        schedule=cfg["schedule"],
+        weight_decay=cfg["weight_decay"],
+        augment=aug,
+        validation=validation,
+        seed=args.seed,
+        verbose=False,
+        callbacks=[EpochLog()],
+    )
     wall = time.perf_counter() - t0
 
-    record = {"config": args.config, "settings": cfg, "mode": mode,
-              "epochs_run": len(result.history["loss"]), "train_seconds": round(result.seconds, 1),
-              "wall_seconds": round(wall, 1), "backend": net.backend.spec, "command": command,
-              "parameters": net.count_parameters()}
+    record = {
+        "config": args.config,
+        "settings": cfg,
+        "mode": mode,
+        "epochs_run": len(result.history["loss"]),
+        "train_seconds": round(result.seconds, 1),
+        "wall_seconds": round(wall, 1),
+        "backend": net.backend.spec,
+        "command": command,
+        "parameters": net.count_parameters(),
+    }
     if "val_accuracy" in result.history:
         va = result.history["val_accuracy"]
-        record.update(val_accuracy=va[-1], best_val_accuracy=max(va),
-                      best_val_epoch=int(np.argmax(va)) + 1)
-        print(f"\nvalidation accuracy {va[-1]:.2%} after {len(va)} epochs "
-              f"(best {max(va):.2%} at epoch {int(np.argmax(va)) + 1}); {wall / 60:.1f} min")
+        record.update(val_accuracy=va[-1], best_val_accuracy=max(va), best_val_epoch=int(np.argmax(va)) + 1)
+        print(
+            f"\nvalidation accuracy {va[-1]:.2%} after {len(va)} epochs "
+            f"(best {max(va):.2%} at epoch {int(np.argmax(va)) + 1}); {wall / 60:.1f} min"
+        )
     if not args.validate:
-        record.update(test_accuracy=result.test["accuracy"],
-                      test_balanced_accuracy=result.test["balanced_accuracy"],
-                      test_loss=result.test["loss"])
-        print(f"\n{args.config}: test accuracy {result.test['accuracy']:.2%}, balanced accuracy "
-              f"{result.test['balanced_accuracy']:.2%} ({ds.num_classes} classes), "
-              f"{result.model.info.training.train_samples:,} training images, {record['epochs_run']} epochs, "
-              f"{wall / 60:.1f} min wall")
+        record.update(
+            test_accuracy=result.test["accuracy"],
+            test_balanced_accuracy=result.test["balanced_accuracy"],
+            test_loss=result.test["loss"],
+        )
+        print(
+            f"\n{args.config}: test accuracy {result.test['accuracy']:.2%}, balanced accuracy "
+            f"{result.test['balanced_accuracy']:.2%} ({ds.num_classes} classes), "
+            f"{result.model.info.training.train_samples:,} training images, {record['epochs_run']} epochs, "
+            f"{wall / 60:.1f} min wall"
+        )
     print(json.dumps(record))
     if args.json:
         with open(args.json, "w") as f:

@@ -32,7 +32,6 @@ from PIL import Image, ImageFilter
 from anynet import imageprep
 from anynet.backend import to_numpy
 
-
 # --------------------------------------------------------------------------- making user-like images
 
 
@@ -42,8 +41,15 @@ def _ink_image(digit: np.ndarray, size: int) -> Image.Image:
     return ink.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def user_like(digit: np.ndarray, rng: np.random.Generator, *, canvas: int = 200,
-              stroke: str = "same", jpeg: int | None = None, paper: str = "white") -> np.ndarray:
+def user_like(
+    digit: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    canvas: int = 200,
+    stroke: str = "same",
+    jpeg: int | None = None,
+    paper: str = "white",
+) -> np.ndarray:
     """Dress one MNIST digit up as a user's photo/drawing; returns uint8 (canvas, canvas)."""
     size = int(rng.integers(canvas * 2 // 5, canvas * 4 // 5 + 1))  # 80..160 px for 200
     ink = _ink_image(digit, size)
@@ -60,7 +66,7 @@ def user_like(digit: np.ndarray, rng: np.random.Generator, *, canvas: int = 200,
     full = np.zeros((canvas, canvas), dtype=np.float32)
     top = int(rng.integers(0, canvas - size + 1))
     left = int(rng.integers(0, canvas - size + 1))
-    full[top:top + size, left:left + size] = a
+    full[top : top + size, left : left + size] = a
     if paper == "white":
         gray = 1.0 - full
     else:  # grey, unevenly lit paper with a bluish ballpoint stroke and sensor noise
@@ -107,25 +113,38 @@ def get_model(args, data):
         return load_model(args.model), f"`{args.model}`"
     from anynet.models import mlp
 
-    model = mlp(hidden=(256,), num_classes=len(data.classes), classes=data.classes,
-                backend="numpy", seed=args.seed)
+    model = mlp(
+        hidden=(256,), num_classes=len(data.classes), classes=data.classes, backend="numpy", seed=args.seed
+    )
     model.info.dataset = data.name
     t = time.perf_counter()
-    model.fit(data.train.images.reshape(len(data.train.images), -1), data.train.labels,
-              epochs=args.epochs, batch_size=128)
-    desc = (f"MLP 784-256-{len(data.classes)} (ReLU, Adam), trained here for {args.epochs} epochs "
-            f"on the {len(data.train.images):,} {data.name} training images "
-            f"({time.perf_counter() - t:.0f} s)")
+    model.fit(
+        data.train.images.reshape(len(data.train.images), -1),
+        data.train.labels,
+        epochs=args.epochs,
+        batch_size=128,
+    )
+    desc = (
+        f"MLP 784-256-{len(data.classes)} (ReLU, Adam), trained here for {args.epochs} epochs "
+        f"on the {len(data.train.images):,} {data.name} training images "
+        f"({time.perf_counter() - t:.0f} s)"
+    )
     return model, desc
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="a saved anynet model (default: train a quick MLP)")
-    p.add_argument("--dataset", default="mnist",
-                   help="test characters from this dataset (e.g. emnist-balanced; default mnist)")
-    p.add_argument("--data-dir", default=os.environ.get("ANYNET_DATA_DIR"),
-                   help="directory with the MNIST IDX files (default $ANYNET_DATA_DIR)")
+    p.add_argument(
+        "--dataset",
+        default="mnist",
+        help="test characters from this dataset (e.g. emnist-balanced; default mnist)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("ANYNET_DATA_DIR"),
+        help="directory with the MNIST IDX files (default $ANYNET_DATA_DIR)",
+    )
     p.add_argument("--n", type=int, default=1000, help="test digits per variant (default 1000)")
     p.add_argument("--epochs", type=int, default=3, help="epochs for the quick MLP")
     p.add_argument("--canvas", type=int, default=200, help="side of the user-like picture in px")
@@ -135,8 +154,7 @@ def main(argv=None) -> int:
 
     from anynet.data import load
 
-    data = load(args.dataset, data_dir=args.data_dir, download=args.data_dir is None,
-                progress=False)
+    data = load(args.dataset, data_dir=args.data_dir, download=args.data_dir is None, progress=False)
     model, model_desc = get_model(args, data)
     rng = np.random.default_rng(args.seed)
     idx = rng.choice(len(data.test.images), size=min(args.n, len(data.test.images)), replace=False)
@@ -152,8 +170,14 @@ def main(argv=None) -> int:
     def other_acc(pictures):
         return accuracy(model, imageprep.prepare_batch(pictures, style=other), labels) if other else None
 
-    rows.append((f"untouched {data.name} test images (28x28)", accuracy(model, digits / 255.0, labels),
-                 accuracy(model, prepared, labels), other_acc(digits)))
+    rows.append(
+        (
+            f"untouched {data.name} test images (28x28)",
+            accuracy(model, digits / 255.0, labels),
+            accuracy(model, prepared, labels),
+            other_acc(digits),
+        )
+    )
     timings = []
     for name, kw in VARIANTS.items():
         vrng = np.random.default_rng([args.seed, len(rows)])
@@ -161,12 +185,19 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         prepared = imageprep.prepare_batch(pictures, style=style)
         timings.append(1000 * (time.perf_counter() - t) / len(pictures))
-        rows.append((name, accuracy(model, np.stack([naive(x) for x in pictures]), labels),
-                     accuracy(model, prepared, labels), other_acc(pictures)))
+        rows.append(
+            (
+                name,
+                accuracy(model, np.stack([naive(x) for x in pictures]), labels),
+                accuracy(model, prepared, labels),
+                other_acc(pictures),
+            )
+        )
         print(f"{name:32s} naive {rows[-1][1]:6.1%}  imageprep {rows[-1][2]:6.1%}", flush=True)
 
-    command = "python " + " ".join(shlex.quote(a) for a in [
-        "benchmarks/robustness.py", *(argv if argv is not None else sys.argv[1:])])
+    command = "python " + " ".join(
+        shlex.quote(a) for a in ["benchmarks/robustness.py", *(argv if argv is not None else sys.argv[1:])]
+    )
     lines = [
         "# Robustness of recognition to how the picture was made",
         "",
@@ -179,16 +210,17 @@ def main(argv=None) -> int:
         "",
         "- naive: the whole picture resized to 28x28 and inverted",
         f"- imageprep: `anynet.imageprep.prepare(..., style={style!r})` (invert if needed, remove "
-        "paper and noise, crop, widen fine strokes, " + (
-            "longer side to 20 px, centre of mass to (14, 14))" if style == "mnist"
-            else "longer side to 24 px, box centred: EMNIST framing)"),
-        *([f"- imageprep, MNIST framing: `style='mnist'`, the wrong framing for this model"]
-          if other else []),
+        "paper and noise, crop, widen fine strokes, "
+        + (
+            "longer side to 20 px, centre of mass to (14, 14))"
+            if style == "mnist"
+            else "longer side to 24 px, box centred: EMNIST framing)"
+        ),
+        *(["- imageprep, MNIST framing: `style='mnist'`, the wrong framing for this model"] if other else []),
         "",
         "| input | naive | imageprep |" + (" imageprep, MNIST framing |" if other else ""),
         "|---|---:|---:|" + ("---:|" if other else ""),
-        *(f"| {name} | {a:.1%} | {b:.1%} |" + (f" {c:.1%} |" if other else "")
-          for name, a, b, c in rows),
+        *(f"| {name} | {a:.1%} | {b:.1%} |" + (f" {c:.1%} |" if other else "") for name, a, b, c in rows),
         "",
         f"imageprep time: {prep_ms:.2f} ms per 28x28 digit, {np.mean(timings):.2f} ms per "
         f"{args.canvas}x{args.canvas} picture (one CPU core, NumPy + Pillow).",

@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import itertools
 import json
 import os
 import platform
@@ -87,15 +88,21 @@ def summary(samples):
     """Median and min of a list of (wall, cpu) pairs."""
     walls = [w for w, _ in samples]
     cpus = [c for _, c in samples]
-    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus),
-            "wall_min": min(walls), "cpu_min": min(cpus), "n": len(samples),
-            "walls": walls, "cpus": cpus}
+    return {
+        "wall": statistics.median(walls),
+        "cpu": statistics.median(cpus),
+        "wall_min": min(walls),
+        "cpu_min": min(cpus),
+        "n": len(samples),
+        "walls": walls,
+        "cpus": cpus,
+    }
 
 
 def mlp_flops(n_samples: int, sizes=MLP_SIZES) -> float:
     """Matmul FLOPs of one pass over ``n_samples``: forward, weight gradients, and input
     gradients of every layer but the first (nobody needs d loss / d pixels)."""
-    pairs = list(zip(sizes[:-1], sizes[1:]))
+    pairs = list(itertools.pairwise(sizes))
     fwd = sum(2 * a * b for a, b in pairs)
     igrad = sum(2 * a * b for a, b in pairs[1:])
     return float(n_samples) * (2 * fwd + igrad)
@@ -147,8 +154,12 @@ def openblas_info() -> dict:
                 except AttributeError:
                     continue
                 corename.restype = config.restype = ctypes.c_char_p
-                return {"library": Path(path).name, "core": corename().decode(),
-                        "config": config().decode().strip(), "threads": threads()}
+                return {
+                    "library": Path(path).name,
+                    "core": corename().decode(),
+                    "config": config().decode().strip(),
+                    "threads": threads(),
+                }
     return info
 
 
@@ -182,13 +193,24 @@ def suggested_openblas_core() -> str | None:
 def machine_info() -> dict:
     import numpy as np
 
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "numpy": np.__version__}
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+    }
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
         fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-        for key in ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket", "L2 cache",
-                    "L3 cache", "Hypervisor vendor"):
+        for key in (
+            "Model name",
+            "CPU(s)",
+            "Thread(s) per core",
+            "Core(s) per socket",
+            "L2 cache",
+            "L3 cache",
+            "Hypervisor vendor",
+        ):
             if key in fields:
                 info[key] = fields[key].strip()
         info["avx512"] = "avx512f" in cpu_flags()
@@ -201,7 +223,9 @@ def machine_info() -> dict:
         pass
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info["numpy_blas"] = f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '')})"
+        info["numpy_blas"] = (
+            f"{blas.get('name')} {blas.get('version')} ({blas.get('openblas configuration', '')})"
+        )
     except Exception:
         pass
     info["openblas_runtime"] = openblas_info()
@@ -215,8 +239,11 @@ def machine_info() -> dict:
     try:
         import torch
 
-        blas = [part.split("=", 1)[1] for part in torch.__config__.show().replace(",", " ").split()
-                if part.startswith("BLAS_INFO=")]
+        blas = [
+            part.split("=", 1)[1]
+            for part in torch.__config__.show().replace(",", " ").split()
+            if part.startswith("BLAS_INFO=")
+        ]
         info["torch_blas"] = blas[0] if blas else "?"
     except Exception:
         pass
@@ -246,8 +273,9 @@ def load_gd_rows(data_dir, rows=GD_ROWS):
 
     d = Path(data_dir) / "emnist-bymerge"
     try:
-        x, y = read_idx_pair(d / "emnist-bymerge-test-images-idx3-ubyte.gz",
-                             d / "emnist-bymerge-test-labels-idx1-ubyte.gz")
+        x, y = read_idx_pair(
+            d / "emnist-bymerge-test-images-idx3-ubyte.gz", d / "emnist-bymerge-test-labels-idx1-ubyte.gz"
+        )
         x, y = x[:rows], y[:rows].astype(np.int64)
         if len(x) == rows:
             return x, y, f"first {rows:,} images of the EMNIST bymerge test split (real, 47 classes)"
@@ -255,8 +283,11 @@ def load_gd_rows(data_dir, rows=GD_ROWS):
         pass
     xm, ym, _, _ = load_mnist(data_dir)
     reps = -(-rows // len(xm))
-    return (np.concatenate([xm] * reps)[:rows], np.concatenate([ym] * reps)[:rows],
-            f"MNIST train tiled to {rows:,} rows (EMNIST bymerge not found; labels 0-9 of 47)")
+    return (
+        np.concatenate([xm] * reps)[:rows],
+        np.concatenate([ym] * reps)[:rows],
+        f"MNIST train tiled to {rows:,} rows (EMNIST bymerge not found; labels 0-9 of 47)",
+    )
 
 
 # =========================================================================== matmul peak / bounds
@@ -307,7 +338,7 @@ def shape_bound(batch, sizes, n_samples, reps=5):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    pairs = list(zip(sizes[:-1], sizes[1:]))
+    pairs = list(itertools.pairwise(sizes))
     hs = [rng.random((batch, a), dtype=np.float32) for a, _ in pairs]
     gs = [rng.random((batch, b), dtype=np.float32) for _, b in pairs]
     ws = [rng.random((a, b), dtype=np.float32) for a, b in pairs]
@@ -328,8 +359,11 @@ def shape_bound(batch, sizes, n_samples, reps=5):
                 step()
         best_w, best_c = min(best_w, c.wall), min(best_c, c.cpu)
     scale = n_samples / (batch * inner)
-    return {"wall": best_w * scale, "cpu": best_c * scale,
-            "gflops_cpu": mlp_flops(batch * inner, sizes) / best_c / 1e9}
+    return {
+        "wall": best_w * scale,
+        "cpu": best_c * scale,
+        "gflops_cpu": mlp_flops(batch * inner, sizes) / best_c / 1e9,
+    }
 
 
 # =========================================================================== contestants
@@ -378,14 +412,29 @@ class AnynetRunner:
         self.label = label or f"anynet ({backend})"
         sizes = [weights[0][0].shape[0]] + [w.shape[1] for w, _ in weights]
         if kind == "mlp":
-            net = anynet.mlp(tuple(sizes[1:-1]), num_classes=sizes[-1], backend=backend, seed=0,
-                             optimizer=anynet.Adam(lr=lr or 1e-3), input_shape=(sizes[0],))
+            net = anynet.mlp(
+                tuple(sizes[1:-1]),
+                num_classes=sizes[-1],
+                backend=backend,
+                seed=0,
+                optimizer=anynet.Adam(lr=lr or 1e-3),
+                input_shape=(sizes[0],),
+            )
         else:  # paper 000: 784-47-47, softmax + half squared error, gradient descent
-            net = anynet.Network([L.Flatten(), L.Dense(sizes[1]), L.ReLU(), L.Dense(sizes[2])],
-                                 loss="half_squared_error", optimizer=anynet.GradientDescent(lr=lr or 1.0),
-                                 backend=backend, seed=0, input_shape=(sizes[0],))
-        net.set_weights([{"W": w, "b": b} if layer.params else {}
-                         for layer, (w, b) in zip(net.layers, _spread(net, weights))])
+            net = anynet.Network(
+                [L.Flatten(), L.Dense(sizes[1]), L.ReLU(), L.Dense(sizes[2])],
+                loss="half_squared_error",
+                optimizer=anynet.GradientDescent(lr=lr or 1.0),
+                backend=backend,
+                seed=0,
+                input_shape=(sizes[0],),
+            )
+        net.set_weights(
+            [
+                {"W": w, "b": b} if layer.params else {}
+                for layer, (w, b) in zip(net.layers, _spread(net, weights))
+            ]
+        )
         self.net, self.batch, self.round = net, batch, 0
         if steps is not None and batch is not None:
             x, y = x[: steps * batch], y[: steps * batch]
@@ -396,8 +445,15 @@ class AnynetRunner:
         self.clock = EpochClock()
 
     def epoch(self):
-        self.net.fit(self.x, self.y, epochs=1, batch_size=self.batch, seed=1000 + self.round,
-                     shuffle=self.batch is not None, callbacks=[self.clock.callback])
+        self.net.fit(
+            self.x,
+            self.y,
+            epochs=1,
+            batch_size=self.batch,
+            seed=1000 + self.round,
+            shuffle=self.batch is not None,
+            callbacks=[self.clock.callback],
+        )
         self.round += 1
         return self.clock.last
 
@@ -476,9 +532,9 @@ class TorchRunner:
                 order = torch.randperm(n, generator=self.gen, device=self.device) if bs < n else None
                 for lo in range(0, n, bs):
                     if order is None:
-                        xb, yb = self.x[lo:lo + bs], self.y[lo:lo + bs]
+                        xb, yb = self.x[lo : lo + bs], self.y[lo : lo + bs]
                     else:
-                        idx = order[lo:lo + bs]
+                        idx = order[lo : lo + bs]
                         xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
                     out = self.model(xb)
                     if self.kind == "mlp":
@@ -534,7 +590,7 @@ class JaxRunner:
         self.batch = batch or self.samples
         self.classes = weights[-1][0].shape[1]
         self.params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in weights]
-        zeros = lambda: [(jnp.zeros_like(w), jnp.zeros_like(b)) for w, b in self.params]  # noqa: E731
+        zeros = lambda: [(jnp.zeros_like(w), jnp.zeros_like(b)) for w, b in self.params]
         self.state = (zeros(), zeros(), jnp.zeros((), jnp.float32))
         self.lr = lr or (1e-3 if kind == "mlp" else 1.0)
         self.rng = np.random.default_rng(0)
@@ -574,7 +630,9 @@ class JaxRunner:
             v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, grads)
             c2 = jnp.sqrt(1.0 - b2**t)
             step = lr * c2 / (1.0 - b1**t)
-            params = jax.tree_util.tree_map(lambda p, m, v: p - step * m / (jnp.sqrt(v) + eps * c2), params, m, v)
+            params = jax.tree_util.tree_map(
+                lambda p, m, v: p - step * m / (jnp.sqrt(v) + eps * c2), params, m, v
+            )
             return params, (m, v, t)
 
         def full_step(params, state, sums, xb, yb):
@@ -611,18 +669,26 @@ class JaxRunner:
         np = self.np
         n, bs = self.samples, self.batch
         if bs >= n:
-            self._full_step(self._copy(self.params), self._copy(self.state), self._sums(),
-                            self.x, self.y)[2][0].block_until_ready()
+            self._full_step(self._copy(self.params), self._copy(self.state), self._sums(), self.x, self.y)[2][
+                0
+            ].block_until_ready()
             return
         full, rest = divmod(n, bs)
         shapes = [bs] + ([rest] if rest else [])
         for size in shapes:
-            self._step(self._copy(self.params), self._copy(self.state), self._sums(),
-                       self.x, self.y, np.arange(size, dtype=np.int32))[2][0].block_until_ready()
+            self._step(
+                self._copy(self.params),
+                self._copy(self.state),
+                self._sums(),
+                self.x,
+                self.y,
+                np.arange(size, dtype=np.int32),
+            )[2][0].block_until_ready()
         if self.mode == "epoch" and full:
             order = np.arange(full * bs, dtype=np.int32).reshape(full, bs)
-            self._epoch(self._copy(self.params), self._copy(self.state), self._sums(),
-                        self.x, self.y, order)[2][0].block_until_ready()
+            self._epoch(self._copy(self.params), self._copy(self.state), self._sums(), self.x, self.y, order)[
+                2
+            ][0].block_until_ready()
 
     def epoch(self):
         np = self.np
@@ -635,13 +701,16 @@ class JaxRunner:
                 params, state, sums = self._full_step(params, state, sums, self.x, self.y)
                 lo = n
             elif self.mode == "epoch" and full:
-                params, state, sums = self._epoch(params, state, sums, self.x, self.y,
-                                                  order[: full * bs].reshape(full, bs))
+                params, state, sums = self._epoch(
+                    params, state, sums, self.x, self.y, order[: full * bs].reshape(full, bs)
+                )
                 lo = full * bs
             else:
                 lo = 0
             for start in range(lo, n, bs):
-                params, state, sums = self._step(params, state, sums, self.x, self.y, order[start:start + bs])
+                params, state, sums = self._step(
+                    params, state, sums, self.x, self.y, order[start : start + bs]
+                )
             self.metrics = (float(sums[0]) / n, int(sums[1]) / n)  # the one sync per epoch
         self.params, self.state = params, state
         self.last = (c.wall, c.cpu)
@@ -671,8 +740,18 @@ def round_robin(runners: dict, rounds: int, log) -> dict:
     return {name: summary(t) for name, t in times.items()}
 
 
-def scenario_mlp(batch, rounds, data, weights, threads, log, steps=None, have_torch=True, have_jax=True,
-                 test_accuracy=False):
+def scenario_mlp(
+    batch,
+    rounds,
+    data,
+    weights,
+    threads,
+    log,
+    steps=None,
+    have_torch=True,
+    have_jax=True,
+    test_accuracy=False,
+):
     xf, y, xt, yt = data
     runners = {"anynet (numpy)": AnynetRunner("numpy", batch, xf, y, weights, steps=steps)}
     if have_torch:
@@ -692,8 +771,13 @@ def scenario_mlp(batch, rounds, data, weights, threads, log, steps=None, have_to
             r["test_accuracy"] = runners[name].accuracy(xt, yt)
         if isinstance(runners[name], TorchRunner):
             r["optimizer"] = runners[name].opt_name
-    return {"batch": batch, "samples_timed": samples, "scaled_to": MNIST_N, "epochs_trained": rounds,
-            "results": res}
+    return {
+        "batch": batch,
+        "samples_timed": samples,
+        "scaled_to": MNIST_N,
+        "epochs_trained": rounds,
+        "results": res,
+    }
 
 
 def scenario_gd(rounds, xg, yg, threads, log, have_torch=True, have_jax=True, lr=1.0):
@@ -800,7 +884,7 @@ def scenario_subnormal(data, log, steps=1200, window=50):
                         return
                     now = time.process_time()
                     if self.t is not None:
-                        windows.append([1e3 * (now - self.t) / window, *count(network)])
+                        windows.append([1e3 * (now - self.t) / window, *count(network)])  # noqa: B023 (runs in this iteration)
                     else:
                         count(network)
                     self.t = time.process_time()
@@ -811,8 +895,14 @@ def scenario_subnormal(data, log, steps=1200, window=50):
                     net.layers[1].params["b"][...] = -1e4
                 if ftz:
                     torch.set_flush_denormal(True)
-                net.fit(x, yy, epochs=max(1, steps // (2 * window)), batch_size=128, shuffle=False,
-                        callbacks=[Mark()])
+                net.fit(
+                    x,
+                    yy,
+                    epochs=max(1, steps // (2 * window)),
+                    batch_size=128,
+                    shuffle=False,
+                    callbacks=[Mark()],
+                )
             finally:
                 O.FLUSH_EVERY = saved
                 if ftz:
@@ -821,15 +911,22 @@ def scenario_subnormal(data, log, steps=1200, window=50):
             worst = max(range(len(ms)), key=ms.__getitem__)
             total = sum(int(st["m"].size) for st in net.optimizer.state)
             out[case][variant] = {
-                "window_steps": window, "windows": windows, "moments": total,
-                "ms_per_step_median": statistics.median(ms), "ms_per_step_first": statistics.median(ms[:3]),
-                "ms_per_step_worst": ms[worst], "worst_window_end_step": (worst + 2) * window,
-                "max_subnormal_m": max(w[1] for w in windows), "max_subnormal_v": max(w[2] for w in windows),
+                "window_steps": window,
+                "windows": windows,
+                "moments": total,
+                "ms_per_step_median": statistics.median(ms),
+                "ms_per_step_first": statistics.median(ms[:3]),
+                "ms_per_step_worst": ms[worst],
+                "worst_window_end_step": (worst + 2) * window,
+                "max_subnormal_m": max(w[1] for w in windows),
+                "max_subnormal_v": max(w[2] for w in windows),
                 "steps_with_subnormals": window * sum(1 for w in windows if w[1] or w[2]),
             }
             r = out[case][variant]
-            log(f"  subnormal [{case}] {variant:28s} median {r['ms_per_step_median']:.2f} ms/step, worst "
-                f"{r['ms_per_step_worst']:.2f}; max subnormal m {r['max_subnormal_m']}, v {r['max_subnormal_v']}")
+            log(
+                f"  subnormal [{case}] {variant:28s} median {r['ms_per_step_median']:.2f} ms/step, worst "
+                f"{r['ms_per_step_worst']:.2f}; max subnormal m {r['max_subnormal_m']}, v {r['max_subnormal_v']}"
+            )
     return out
 
 
@@ -844,8 +941,10 @@ def micro_subnormal():
     n = 784 * 256
     p, s = np.ones(n, np.float32), np.empty(n, np.float32)
     res = {}
-    for label, (gv, mv, vv) in {"normal moments": (1e-3, 1e-4, 1e-7),
-                                "subnormal m and v (dead unit)": (0.0, 1e-39, 1e-39)}.items():
+    for label, (gv, mv, vv) in {
+        "normal moments": (1e-3, 1e-4, 1e-7),
+        "subnormal m and v (dead unit)": (0.0, 1e-39, 1e-39),
+    }.items():
         g = np.full(n, gv, np.float32)
         m, v = np.full(n, mv, np.float32), np.full(n, vv, np.float32)
         best = float("inf")
@@ -867,7 +966,7 @@ def worker_cpu(args):
     import numpy as np
 
     threads = args.threads_one
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
     have_torch = have_jax = True
     try:
         import torch
@@ -881,11 +980,18 @@ def worker_cpu(args):
         have_jax = False
     if args.no_jax:
         have_jax = False
-    res = {"threads": threads, "openblas": openblas_info(),
-           "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
-           "have_torch": have_torch, "have_jax": have_jax, "loadavg_start": os.getloadavg()}
-    log(f"[config threads={threads} OPENBLAS_CORETYPE={res['openblas_coretype_env']}] "
-        f"OpenBLAS core {res['openblas'].get('core')}")
+    res = {
+        "threads": threads,
+        "openblas": openblas_info(),
+        "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+        "have_torch": have_torch,
+        "have_jax": have_jax,
+        "loadavg_start": os.getloadavg(),
+    }
+    log(
+        f"[config threads={threads} OPENBLAS_CORETYPE={res['openblas_coretype_env']}] "
+        f"OpenBLAS core {res['openblas'].get('core')}"
+    )
 
     x, y, xt, yt = load_mnist(args.data_dir)
     xf = x.reshape(x.shape[0], -1).astype(np.float32)
@@ -898,22 +1004,38 @@ def worker_cpu(args):
         res["peak"]["torch"] = torch_peak()
     if have_jax:
         res["peak"]["jax"] = jax_peak()
-    log(f"  matmul peak (2048^2 float32, GFLOP/s per CPU-second): "
-        + ", ".join(f"{k} {v['gflops_cpu']:.0f}" for k, v in res["peak"].items()))
+    log(
+        "  matmul peak (2048^2 float32, GFLOP/s per CPU-second): "
+        + ", ".join(f"{k} {v['gflops_cpu']:.0f}" for k, v in res["peak"].items())
+    )
 
     q = args.quick
     res["mlp"] = {}
-    plan = [(128, args.rounds, 100 if q else None), (32, max(2, args.rounds - 2), 150 if q else args.b32_steps),
-            (512, max(2, args.rounds - 2), 40 if q else None)]
+    plan = [
+        (128, args.rounds, 100 if q else None),
+        (32, max(2, args.rounds - 2), 150 if q else args.b32_steps),
+        (512, max(2, args.rounds - 2), 40 if q else None),
+    ]
     for batch, rounds, steps in plan:
-        res["mlp"][batch] = scenario_mlp(batch, rounds, data, weights, threads, log, steps=steps,
-                                         have_torch=have_torch, have_jax=have_jax, test_accuracy=batch == 128)
+        res["mlp"][batch] = scenario_mlp(
+            batch,
+            rounds,
+            data,
+            weights,
+            threads,
+            log,
+            steps=steps,
+            have_torch=have_torch,
+            have_jax=have_jax,
+            test_accuracy=batch == 128,
+        )
         res["mlp"][batch]["shape_bound"] = shape_bound(batch, MLP_SIZES, MNIST_N)
     res["mlp_flops_per_epoch"] = mlp_flops(MNIST_N)
 
     xg, yg, desc = load_gd_rows(args.data_dir, rows=20_000 if q else GD_ROWS)
-    res["gd"] = scenario_gd(3 if q else args.gd_iterations, xg, yg, threads, log,
-                            have_torch=have_torch, have_jax=have_jax)
+    res["gd"] = scenario_gd(
+        3 if q else args.gd_iterations, xg, yg, threads, log, have_torch=have_torch, have_jax=have_jax
+    )
     res["gd"]["data"] = desc
     res["gd"]["flops_per_iteration"] = mlp_flops(xg.shape[0], GD_SIZES)
     res["gd"]["shape_bound"] = shape_bound(xg.shape[0], GD_SIZES, xg.shape[0], reps=3)
@@ -929,7 +1051,6 @@ def worker_cpu(args):
 
 def worker_mem(args):
     """Peak memory of one contestant training one epoch at batch 128 from uint8 MNIST."""
-    import numpy as np
 
     name = args.framework
     x, y, _, _ = load_mnist(args.data_dir)
@@ -955,7 +1076,7 @@ def worker_mem(args):
         tracemalloc.start()
         net = anynet.mlp((256, 128), backend="numpy", seed=0)
         net.fit(x, y, epochs=1, batch_size=128)
-        cur, peak = tracemalloc.get_traced_memory()
+        _cur, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         out["tracemalloc_peak"] = peak
     elif name == "anynet":
@@ -974,8 +1095,10 @@ def worker_mem(args):
     n = out["samples"]
     params = sum(w.size + b.size for w, b in weights)
     out["budget"] = {
-        "dataset_float32": n * 784 * 4, "targets_float32": n * 10 * 4,
-        "model_params_grads_adam": 4 * 4 * params, "batch_and_activations": 4 * 128 * (784 + 2 * (256 + 128) + 2 * 10),
+        "dataset_float32": n * 784 * 4,
+        "targets_float32": n * 10 * 4,
+        "model_params_grads_adam": 4 * 4 * params,
+        "batch_and_activations": 4 * 128 * (784 + 2 * (256 + 128) + 2 * 10),
     }
     return out
 
@@ -984,7 +1107,7 @@ def worker_gpu(args):
     """CuPy and PyTorch CUDA at batch 128 and 8192, with the fraction of the matmul peak."""
     import numpy as np
 
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
     res = {"available": {}}
     x, y, xt, yt = load_mnist(args.data_dir)
     xf = x.reshape(x.shape[0], -1).astype(np.float32)
@@ -1052,9 +1175,14 @@ def child_env(threads: int, core: str | None) -> dict:
     env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + (
-        " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" if threads == 1
-        else f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}")).strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "")
+        + (
+            " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            if threads == 1
+            else f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}"
+        )
+    ).strip()
     if core:  # else the environment's own setting (if any) stands
         env["OPENBLAS_CORETYPE"] = core
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -1062,9 +1190,25 @@ def child_env(threads: int, core: str | None) -> dict:
 
 
 def run_child(worker: str, threads: int, core: str | None, args, extra=()) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", worker, "--threads", str(threads),
-           "--data-dir", str(args.data_dir), "--rounds", str(args.rounds), "--b32-steps", str(args.b32_steps),
-           "--gd-iterations", str(args.gd_iterations), "--other-steps", str(args.other_steps), *extra]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        worker,
+        "--threads",
+        str(threads),
+        "--data-dir",
+        str(args.data_dir),
+        "--rounds",
+        str(args.rounds),
+        "--b32-steps",
+        str(args.b32_steps),
+        "--gd-iterations",
+        str(args.gd_iterations),
+        "--other-steps",
+        str(args.other_steps),
+        *extra,
+    ]
     if args.quick:
         cmd.append("--quick")
     if args.no_jax:
@@ -1093,22 +1237,37 @@ def report(meta, configs, mem, gpu, path_md: Path):
     add(f"Generated by `{meta['command']}` on {meta['date']} (wall {meta['elapsed_s'] / 60:.1f} min).\n")
     m = meta["machine"]
     add("## Machine\n")
-    add(f"- CPU: {m.get('Model name', '?')}, {m.get('CPU(s)', '?')} logical CPUs "
+    add(
+        f"- CPU: {m.get('Model name', '?')}, {m.get('CPU(s)', '?')} logical CPUs "
         f"({m.get('Core(s) per socket', '?')} cores/socket, {m.get('Thread(s) per core', '?')} thread/core), "
         f"L2 {m.get('L2 cache', '?')}, L3 {m.get('L3 cache', '?')}, AVX-512: {m.get('avx512')}, "
-        f"hypervisor: {m.get('Hypervisor vendor', 'none')}; memory {m.get('memory_GiB', '?')} GiB")
-    add(f"- Python {m['python']}, NumPy {m['numpy']} with {m.get('numpy_blas', '?')}; "
+        f"hypervisor: {m.get('Hypervisor vendor', 'none')}; memory {m.get('memory_GiB', '?')} GiB"
+    )
+    add(
+        f"- Python {m['python']}, NumPy {m['numpy']} with {m.get('numpy_blas', '?')}; "
         f"OpenBLAS runs its **{m['openblas_runtime'].get('core', '?')}** kernels here"
-        + (f" because the environment sets OPENBLAS_CORETYPE={m['env_openblas']['OPENBLAS_CORETYPE']}"
-           if m.get("env_openblas", {}).get("OPENBLAS_CORETYPE") else " (its own CPU detection)")
-        + (f" (environment: {', '.join(f'{k}={v}' for k, v in m['env_openblas'].items())})" if m.get("env_openblas") else ""))
-    add(f"- PyTorch {m.get('torch')} (BLAS: {m.get('torch_blas', '?')}), JAX {m.get('jax')} / jaxlib {m.get('jaxlib')}, "
+        + (
+            f" because the environment sets OPENBLAS_CORETYPE={m['env_openblas']['OPENBLAS_CORETYPE']}"
+            if m.get("env_openblas", {}).get("OPENBLAS_CORETYPE")
+            else " (its own CPU detection)"
+        )
+        + (
+            f" (environment: {', '.join(f'{k}={v}' for k, v in m['env_openblas'].items())})"
+            if m.get("env_openblas")
+            else ""
+        )
+    )
+    add(
+        f"- PyTorch {m.get('torch')} (BLAS: {m.get('torch_blas', '?')}), JAX {m.get('jax')} / jaxlib {m.get('jaxlib')}, "
         f"array-api-compat {m.get('array_api_compat')}, array-api-strict {m.get('array_api_strict')}, "
-        f"CuPy {m.get('cupy') or 'not installed'}")
-    add(f"- Shared machine: load average {meta['loadavg_start'][0]:.1f} at the start, "
+        f"CuPy {m.get('cupy') or 'not installed'}"
+    )
+    add(
+        f"- Shared machine: load average {meta['loadavg_start'][0]:.1f} at the start, "
         f"{meta['loadavg_end'][0]:.1f} at the end (other engineers' jobs); this process's nice value "
         f"{meta['nice']}. Timings are noisy: only ratios within one configuration are meaningful, and "
-        "the CPU-time columns (not counting time spent waiting for a core) are the robust ones.\n")
+        "the CPU-time columns (not counting time spent waiting for a core) are the robust ones.\n"
+    )
 
     for cfg in configs:
         r = cfg["result"]
@@ -1119,75 +1278,107 @@ def report(meta, configs, mem, gpu, path_md: Path):
         core = r["openblas"].get("core")
         pk = r["peak"]
         if r["threads"] > 1:
-            add(f"**{r['threads']} threads: CPU time counts every thread (spinning included), so the wall "
+            add(
+                f"**{r['threads']} threads: CPU time counts every thread (spinning included), so the wall "
                 "columns are the ones to compare here, and the lower-bound ratios (CPU) are only meaningful "
                 "if the peak measurement got all cores (compare its CPU and wall rates). On a shared "
-                "machine this configuration is at the mercy of the other jobs.**\n")
-        add(f"OpenBLAS core {core}, {r['threads']} thread(s) for every library. Matmul peak "
+                "machine this configuration is at the mercy of the other jobs.**\n"
+            )
+        add(
+            f"OpenBLAS core {core}, {r['threads']} thread(s) for every library. Matmul peak "
             f"(2048x2048 float32, best of 3, GFLOP/s per CPU-second / per wall-second): "
             + "; ".join(f"{k} {v['gflops_cpu']:.0f} / {v['gflops_wall']:.0f}" for k, v in pk.items())
-            + f". Load average {r['loadavg_start'][0]:.1f} -> {r['loadavg_end'][0]:.1f}.\n")
+            + f". Load average {r['loadavg_start'][0]:.1f} -> {r['loadavg_end'][0]:.1f}.\n"
+        )
         peak_cpu, peak_wall = pk["numpy"]["gflops_cpu"], pk["numpy"]["gflops_wall"]
         lb_cpu = r["mlp_flops_per_epoch"] / peak_cpu / 1e9
         lb_wall = r["mlp_flops_per_epoch"] / peak_wall / 1e9
-        add(f"Arithmetic lower bound, MLP: {r['mlp_flops_per_epoch'] / 1e9:.1f} GFLOP per epoch "
-            f"/ NumPy peak = **{lb_cpu:.3f} s** CPU ({lb_wall:.3f} s wall).\n")
-        add("| batch | contestant | s/epoch CPU (median) | min | s/epoch wall (median) | vs PyTorch (CPU / wall) "
-            "| vs lower bound (CPU) | vs NumPy shape bound | train acc | test acc |")
+        add(
+            f"Arithmetic lower bound, MLP: {r['mlp_flops_per_epoch'] / 1e9:.1f} GFLOP per epoch "
+            f"/ NumPy peak = **{lb_cpu:.3f} s** CPU ({lb_wall:.3f} s wall).\n"
+        )
+        add(
+            "| batch | contestant | s/epoch CPU (median) | min | s/epoch wall (median) | vs PyTorch (CPU / wall) "
+            "| vs lower bound (CPU) | vs NumPy shape bound | train acc | test acc |"
+        )
         add("|---|---|---|---|---|---|---|---|---|---|")
         for batch, sc in r["mlp"].items():
             res = sc["results"]
             torch_r = res.get("PyTorch eager")
             sb = sc["shape_bound"]
-            note = "" if sc["samples_timed"] == MNIST_N else f" ({sc['samples_timed']:,} samples timed, scaled)"
+            note = (
+                "" if sc["samples_timed"] == MNIST_N else f" ({sc['samples_timed']:,} samples timed, scaled)"
+            )
             for name, v in res.items():
-                vs_t = (f"{v['cpu'] / torch_r['cpu']:.2f} / {v['wall'] / torch_r['wall']:.2f}" if torch_r else "-")
-                add(f"| {batch}{note} | {name}{' ' + v['optimizer'] if 'optimizer' in v else ''} | {v['cpu']:.3f} | "
+                vs_t = (
+                    f"{v['cpu'] / torch_r['cpu']:.2f} / {v['wall'] / torch_r['wall']:.2f}" if torch_r else "-"
+                )
+                add(
+                    f"| {batch}{note} | {name}{' ' + v['optimizer'] if 'optimizer' in v else ''} | {v['cpu']:.3f} | "
                     f"{v['cpu_min']:.3f} | {v['wall']:.3f} | {vs_t} | {v['cpu'] / lb_cpu:.2f} | "
                     f"{v['cpu'] / sb['cpu']:.2f} | {v['train_accuracy']:.4f} | "
-                    + (f"{v['test_accuracy']:.4f} |" if "test_accuracy" in v else "- |"))
-            add(f"| {batch} | *NumPy matmuls alone at these shapes* | {sb['cpu']:.3f} | | {sb['wall']:.3f} | | "
-                f"{sb['cpu'] / lb_cpu:.2f} | 1.00 | | |")
+                    + (f"{v['test_accuracy']:.4f} |" if "test_accuracy" in v else "- |")
+                )
+            add(
+                f"| {batch} | *NumPy matmuls alone at these shapes* | {sb['cpu']:.3f} | | {sb['wall']:.3f} | | "
+                f"{sb['cpu'] / lb_cpu:.2f} | 1.00 | | |"
+            )
         add("")
         gd = r["gd"]
         lb_gd = gd["flops_per_iteration"] / peak_cpu / 1e9
-        add(f"Paper 000, 784-47-47 full-batch gradient descent (lr {gd['lr']}), {gd['rows']:,} rows: "
+        add(
+            f"Paper 000, 784-47-47 full-batch gradient descent (lr {gd['lr']}), {gd['rows']:,} rows: "
             f"{gd['data']}. {gd['flops_per_iteration'] / 1e9:.1f} GFLOP per iteration, lower bound "
             f"**{lb_gd:.3f} s** CPU; NumPy matmuls alone at these shapes {gd['shape_bound']['cpu']:.3f} s "
-            f"({gd['shape_bound']['gflops_cpu']:.0f} GFLOP/s).\n")
-        add("| contestant | s/iteration CPU (median) | min | wall (median) | vs PyTorch (CPU) | vs lower bound (CPU) | vs shape bound | train loss / acc, last iteration |")
+            f"({gd['shape_bound']['gflops_cpu']:.0f} GFLOP/s).\n"
+        )
+        add(
+            "| contestant | s/iteration CPU (median) | min | wall (median) | vs PyTorch (CPU) | vs lower bound (CPU) | vs shape bound | train loss / acc, last iteration |"
+        )
         add("|---|---|---|---|---|---|---|---|")
         t_gd = gd["results"].get("PyTorch eager")
         for name, v in gd["results"].items():
-            add(f"| {name} | {v['cpu']:.3f} | {v['cpu_min']:.3f} | {v['wall']:.3f} | "
+            add(
+                f"| {name} | {v['cpu']:.3f} | {v['cpu_min']:.3f} | {v['wall']:.3f} | "
                 f"{(v['cpu'] / t_gd['cpu']) if t_gd else float('nan'):.2f} | {v['cpu'] / lb_gd:.2f} | "
-                f"{v['cpu'] / gd['shape_bound']['cpu']:.2f} | {v['train_loss']:.6f} / {v['train_accuracy']:.4f} |")
+                f"{v['cpu'] / gd['shape_bound']['cpu']:.2f} | {v['train_loss']:.6f} / {v['train_accuracy']:.4f} |"
+            )
         add("")
         ob = r.get("other_backends", {})
         if ob:
-            add("anynet's other CPU backends, batch 128 (timed on a few steps and scaled to 60,000 samples; "
-                "not tuned, for information):\n")
+            add(
+                "anynet's other CPU backends, batch 128 (timed on a few steps and scaled to 60,000 samples; "
+                "not tuned, for information):\n"
+            )
             for spec, v in ob.items():
                 if "skipped" in v:
                     add(f"- {spec}: skipped ({v['skipped']})")
                 else:
                     an = r["mlp"][128]["results"]["anynet (numpy)"]
-                    add(f"- anynet on {spec}: {v['cpu']:.2f} s/epoch CPU ({v['wall']:.2f} wall), "
-                        f"{v['cpu'] / an['cpu']:.1f}x anynet on NumPy; {v['steps_timed']} steps timed")
+                    add(
+                        f"- anynet on {spec}: {v['cpu']:.2f} s/epoch CPU ({v['wall']:.2f} wall), "
+                        f"{v['cpu'] / an['cpu']:.1f}x anynet on NumPy; {v['steps_timed']} steps timed"
+                    )
             add("")
         if "subnormal" in r:
             add("### Subnormal moments and the flush\n")
             mu = r["subnormal_micro_us"]
-            add("One Adam update of the 200,704 first-layer parameters (NumPy kernel): "
+            add(
+                "One Adam update of the 200,704 first-layer parameters (NumPy kernel): "
                 + ", ".join(f"{k}: {v:.0f} us" for k, v in mu.items())
-                + f" (x{list(mu.values())[1] / list(mu.values())[0]:.2f} for subnormals on this CPU).\n")
-            add("| scenario | variant | ms/step median | ms/step worst window | steps with subnormal moments | max subnormal m | max subnormal v | moments |")
+                + f" (x{list(mu.values())[1] / next(iter(mu.values())):.2f} for subnormals on this CPU).\n"
+            )
+            add(
+                "| scenario | variant | ms/step median | ms/step worst window | steps with subnormal moments | max subnormal m | max subnormal v | moments |"
+            )
             add("|---|---|---|---|---|---|---|---|")
             for case, variants in r["subnormal"].items():
                 for variant, v in variants.items():
-                    add(f"| {case} | {variant} | {v['ms_per_step_median']:.2f} | {v['ms_per_step_worst']:.2f} "
+                    add(
+                        f"| {case} | {variant} | {v['ms_per_step_median']:.2f} | {v['ms_per_step_worst']:.2f} "
                         f"(to step {v['worst_window_end_step']}) | {v['steps_with_subnormals']} | "
-                        f"{v['max_subnormal_m']:,} | {v['max_subnormal_v']:,} | {v['moments']:,} |")
+                        f"{v['max_subnormal_m']:,} | {v['max_subnormal_v']:,} | {v['moments']:,} |"
+                    )
             add("")
 
     # ---------------------------------------------------------------- memory
@@ -1195,13 +1386,15 @@ def report(meta, configs, mem, gpu, path_md: Path):
     b = next((v["budget"] for v in (mem or {}).values() if "budget" in v), None)
     if b:
         budget = sum(b.values())
-        add(f"Budget (issue 6): data set as float32 ({fmt_bytes(b['dataset_float32'])}) + one-hot targets "
+        add(
+            f"Budget (issue 6): data set as float32 ({fmt_bytes(b['dataset_float32'])}) + one-hot targets "
             f"({fmt_bytes(b['targets_float32'])}) + model with gradients and Adam moments "
             f"({b['model_params_grads_adam'] / 2**20:.1f} MiB) + one batch with activations "
             f"({b['batch_and_activations'] / 2**20:.1f} MiB) = {fmt_bytes(budget)}; target <= 1.5x = "
             f"{fmt_bytes(1.5 * budget)}. Measured after the uint8 images are loaded (the 45 MiB uint8 copy "
             "is the caller's). RSS growth over-counts (allocator arenas, library code first touched, "
-            "PyTorch's and XLA's own pools), tracemalloc counts exactly the NumPy buffers anynet allocates.\n")
+            "PyTorch's and XLA's own pools), tracemalloc counts exactly the NumPy buffers anynet allocates.\n"
+        )
         add("| contestant | tracemalloc peak | peak RSS growth | / budget |")
         add("|---|---|---|---|")
         for name, v in mem.items():
@@ -1210,8 +1403,10 @@ def report(meta, configs, mem, gpu, path_md: Path):
                 continue
             tm = v.get("tracemalloc_peak")
             main = tm if tm is not None else v["rss_delta"]
-            add(f"| {name} | {fmt_bytes(tm) if tm is not None else '-'} | "
-                f"{fmt_bytes(v['rss_delta']) if tm is None else '(not measured: tracemalloc on)'} | {main / budget:.2f} |")
+            add(
+                f"| {name} | {fmt_bytes(tm) if tm is not None else '-'} | "
+                f"{fmt_bytes(v['rss_delta']) if tm is None else '(not measured: tracemalloc on)'} | {main / budget:.2f} |"
+            )
         add("")
 
     # ---------------------------------------------------------------- targets
@@ -1221,8 +1416,10 @@ def report(meta, configs, mem, gpu, path_md: Path):
     add("")
     add("## GPU\n")
     if gpu and ("anynet (cupy) b128" in gpu or "PyTorch eager (cuda) b128" in gpu):
-        add(f"Device: {gpu.get('device')}. Matmul peak (8192^2 float32): CuPy "
-            f"{gpu.get('cupy_peak_gflops', float('nan')):.0f} GFLOP/s, PyTorch {gpu.get('torch_peak_gflops', float('nan')):.0f} GFLOP/s.\n")
+        add(
+            f"Device: {gpu.get('device')}. Matmul peak (8192^2 float32): CuPy "
+            f"{gpu.get('cupy_peak_gflops', float('nan')):.0f} GFLOP/s, PyTorch {gpu.get('torch_peak_gflops', float('nan')):.0f} GFLOP/s.\n"
+        )
         add("| contestant | s/epoch (median of 3) | fraction of matmul peak | test acc |")
         add("|---|---|---|---|")
         for k, v in gpu.items():
@@ -1232,9 +1429,11 @@ def report(meta, configs, mem, gpu, path_md: Path):
             if k in gpu:
                 add(f"\n{k}: {gpu[k]}")
     else:
-        add("No CUDA GPU in this run: the CuPy and PyTorch-CUDA measurements (batch 128 and 8192, "
+        add(
+            "No CUDA GPU in this run: the CuPy and PyTorch-CUDA measurements (batch 128 and 8192, "
             "fraction of the matmul peak) were skipped. **CuPy on a GPU is unmeasured.** "
-            + " ".join(f"({k}: {v})" for k, v in (gpu or {}).items() if k.endswith("error")))
+            + " ".join(f"({k}: {v})" for k, v in (gpu or {}).items() if k.endswith("error"))
+        )
     path_md.write_text("\n".join(L) + "\n")
 
 
@@ -1254,48 +1453,66 @@ def targets(configs, mem):
         if "PyTorch eager" in res128:
             t = res128["PyTorch eager"]
             ratio = an["cpu"] / t["cpu"]
-            out.append(f"{tag} batch 128 epoch <= 1.0x PyTorch eager (best settings): {ratio:.2f}x CPU "
-                       f"({an['wall'] / t['wall']:.2f}x wall) -> {judge(ratio <= 1.0)}")
+            out.append(
+                f"{tag} batch 128 epoch <= 1.0x PyTorch eager (best settings): {ratio:.2f}x CPU "
+                f"({an['wall'] / t['wall']:.2f}x wall) -> {judge(ratio <= 1.0)}"
+            )
             acc_gap = abs(an.get("test_accuracy", 0) - t.get("test_accuracy", 0))
-            out.append(f"{tag} same accuracy as PyTorch after {r['mlp'][128]['epochs_trained']} epochs: test "
-                       f"{an.get('test_accuracy', 0):.4f} vs {t.get('test_accuracy', 0):.4f} "
-                       f"(gap {100 * acc_gap:.2f} points) -> {judge(acc_gap <= 0.01)}")
+            out.append(
+                f"{tag} same accuracy as PyTorch after {r['mlp'][128]['epochs_trained']} epochs: test "
+                f"{an.get('test_accuracy', 0):.4f} vs {t.get('test_accuracy', 0):.4f} "
+                f"(gap {100 * acc_gap:.2f} points) -> {judge(acc_gap <= 0.01)}"
+            )
         if "JAX jit per step" in res128:
             j = res128["JAX jit per step"]
             ratio = an["cpu"] / j["cpu"]
-            out.append(f"{tag} stretch: batch 128 <= JAX jit per step: {ratio:.2f}x CPU "
-                       f"({an['wall'] / j['wall']:.2f}x wall) -> {judge(ratio <= 1.0)}; against JAX "
-                       f"whole-epoch jit {an['cpu'] / res128['JAX jit per epoch']['cpu']:.2f}x")
+            out.append(
+                f"{tag} stretch: batch 128 <= JAX jit per step: {ratio:.2f}x CPU "
+                f"({an['wall'] / j['wall']:.2f}x wall) -> {judge(ratio <= 1.0)}; against JAX "
+                f"whole-epoch jit {an['cpu'] / res128['JAX jit per epoch']['cpu']:.2f}x"
+            )
         else:
             out.append(f"{tag} stretch: JAX not installed, not compared")
         a512 = r["mlp"][512]["results"]["anynet (numpy)"]["cpu"]
-        out.append(f"{tag} batch 512 <= 1.5x arithmetic lower bound: {a512 / lb:.2f}x ({a512:.3f} s vs "
-                   f"{lb:.3f} s CPU; NumPy's matmuls alone at these shapes: "
-                   f"{r['mlp'][512]['shape_bound']['cpu'] / lb:.2f}x) -> {judge(a512 / lb <= 1.5)}")
+        out.append(
+            f"{tag} batch 512 <= 1.5x arithmetic lower bound: {a512 / lb:.2f}x ({a512:.3f} s vs "
+            f"{lb:.3f} s CPU; NumPy's matmuls alone at these shapes: "
+            f"{r['mlp'][512]['shape_bound']['cpu'] / lb:.2f}x) -> {judge(a512 / lb <= 1.5)}"
+        )
         gd = r["gd"]
         lbg = gd["flops_per_iteration"] / pk / 1e9
         ag = gd["results"]["anynet (numpy)"]["cpu"]
-        out.append(f"{tag} full batch (784-47-47, {gd['rows']:,} rows) <= 1.5x lower bound: {ag / lbg:.2f}x "
-                   f"({ag:.3f} s vs {lbg:.3f} s; NumPy's matmuls alone at these shapes: "
-                   f"{gd['shape_bound']['cpu'] / lbg:.2f}x) -> {judge(ag / lbg <= 1.5)}")
+        out.append(
+            f"{tag} full batch (784-47-47, {gd['rows']:,} rows) <= 1.5x lower bound: {ag / lbg:.2f}x "
+            f"({ag:.3f} s vs {lbg:.3f} s; NumPy's matmuls alone at these shapes: "
+            f"{gd['shape_bound']['cpu'] / lbg:.2f}x) -> {judge(ag / lbg <= 1.5)}"
+        )
     tm = (mem or {}).get("anynet-tracemalloc", {})
     if "tracemalloc_peak" in tm:
         budget = sum(tm["budget"].values())
-        out.append(f"peak memory <= 1.5x (data float32 + model + batch): {tm['tracemalloc_peak'] / budget:.2f}x "
-                   f"({fmt_bytes(tm['tracemalloc_peak'])} of {fmt_bytes(budget)}, tracemalloc) -> "
-                   f"{judge(tm['tracemalloc_peak'] / budget <= 1.5)}")
+        out.append(
+            f"peak memory <= 1.5x (data float32 + model + batch): {tm['tracemalloc_peak'] / budget:.2f}x "
+            f"({fmt_bytes(tm['tracemalloc_peak'])} of {fmt_bytes(budget)}, tracemalloc) -> "
+            f"{judge(tm['tracemalloc_peak'] / budget <= 1.5)}"
+        )
     return out
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--data-dir", default=os.environ.get("ANYNET_DATA_DIR", "/work/shared/data"))
     p.add_argument("--threads", default="1", help="comma-separated thread counts, e.g. 1,2 (default 1)")
-    p.add_argument("--openblas-core", default="auto",
-                   help="'auto': also run with OPENBLAS_CORETYPE=SKYLAKEX when the CPU has AVX-512 and "
-                        "OpenBLAS chose a kernel without it; 'default': only as installed; or a core name")
-    p.add_argument("--rounds", type=int, default=5, help="epochs per contestant at batch 128 (others: rounds-2)")
+    p.add_argument(
+        "--openblas-core",
+        default="auto",
+        help="'auto': also run with OPENBLAS_CORETYPE=SKYLAKEX when the CPU has AVX-512 and "
+        "OpenBLAS chose a kernel without it; 'default': only as installed; or a core name",
+    )
+    p.add_argument(
+        "--rounds", type=int, default=5, help="epochs per contestant at batch 128 (others: rounds-2)"
+    )
     p.add_argument("--b32-steps", type=int, default=625, help="steps timed per epoch at batch 32 (scaled)")
     p.add_argument("--gd-iterations", type=int, default=8)
     p.add_argument("--other-steps", type=int, default=60, help="steps for anynet's torch / strict backends")
@@ -1329,9 +1546,13 @@ def main(argv=None):
 
     t_start = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    meta = {"command": "python benchmarks/speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine_info(), "nice": os.nice(0),
-            "loadavg_start": os.getloadavg()}
+    meta = {
+        "command": "python benchmarks/speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine_info(),
+        "nice": os.nice(0),
+        "loadavg_start": os.getloadavg(),
+    }
     if args.openblas_core == "auto":
         cores = [None] + ([suggested_openblas_core()] if suggested_openblas_core() else [])
     elif args.openblas_core == "default":
@@ -1343,14 +1564,24 @@ def main(argv=None):
     for t in threads:
         for core in cores:
             given = os.environ.get("OPENBLAS_CORETYPE")
-            title = (f"{t} thread{'s' if t > 1 else ''}, OpenBLAS "
-                     + (f"with OPENBLAS_CORETYPE={core} (override)" if core else
-                        f"as this environment sets it (OPENBLAS_CORETYPE={given})" if given else "as installed"))
+            title = f"{t} thread{'s' if t > 1 else ''}, OpenBLAS " + (
+                f"with OPENBLAS_CORETYPE={core} (override)"
+                if core
+                else f"as this environment sets it (OPENBLAS_CORETYPE={given})"
+                if given
+                else "as installed"
+            )
             print(f"[speed] {title}", file=sys.stderr, flush=True)
             extra = ["--subnormal"] if (t == threads[0] and core == cores[0]) else []
-            configs.append({"title": title, "threads": t, "core": core,
-                            "primary": t == threads[0] and core == cores[0],
-                            "result": run_child("cpu", t, core, args, extra)})
+            configs.append(
+                {
+                    "title": title,
+                    "threads": t,
+                    "core": core,
+                    "primary": t == threads[0] and core == cores[0],
+                    "result": run_child("cpu", t, core, args, extra),
+                }
+            )
     mem = {}
     for fw in ("anynet-tracemalloc", "anynet", "torch", "jax"):
         if fw == "jax" and args.no_jax:
@@ -1369,11 +1600,13 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"speed-cpu{'-' + args.tag if args.tag else ''}.md"
     report(meta, configs, mem, gpu, md)
-    md.with_suffix(".json").write_text(json.dumps(
-        {"meta": meta, "configs": configs, "memory": mem, "gpu": gpu}, indent=1, default=float))
+    md.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "configs": configs, "memory": mem, "gpu": gpu}, indent=1, default=float)
+    )
     if gpu and ("anynet (cupy) b128" in gpu or "PyTorch eager (cuda) b128" in gpu):
         (out_dir / f"speed-gpu{'-' + args.tag if args.tag else ''}.json").write_text(
-            json.dumps(gpu, indent=1, default=float))
+            json.dumps(gpu, indent=1, default=float)
+        )
     print(md.read_text())
     print(f"[speed] wrote {md} and {md.with_suffix('.json')}", file=sys.stderr)
     return 0

@@ -22,15 +22,21 @@ from anynet.training import Callback
 
 
 def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=os.environ.get("ANYNET_DATA_DIR"),
-                   help="directory holding mnist/ and emnist-bymerge/ (default: $ANYNET_DATA_DIR, "
-                        "then the download cache)")
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("ANYNET_DATA_DIR"),
+        help="directory holding mnist/ and emnist-bymerge/ (default: $ANYNET_DATA_DIR, "
+        "then the download cache)",
+    )
     p.add_argument("--backend", default="numpy", help="numpy (default), cupy, torch, auto, ...")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and shuffles")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                   help="float type of weights and activations (the papers' NumPy code is float64)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="float type of weights and activations (the papers' NumPy code is float64)",
+    )
     return p
 
 
@@ -43,11 +49,10 @@ def load(name: str, data_dir):
 
 def as_float(images: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) -> float32 (n, 784) in [0, 1] (done once, on the host)."""
-    return (images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0))
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
 
 
-def uniform_init(net: anynet.Network, low: float, high: float, seed: int,
-                 biases: str = "zero") -> None:
+def uniform_init(net: anynet.Network, low: float, high: float, seed: int, biases: str = "zero") -> None:
     """Re-draw every Dense layer's weights uniformly from ``[low, high)`` (host RNG, so the
     same on every backend), as the papers' ``np.random.rand`` initialisations do.
 
@@ -59,8 +64,11 @@ def uniform_init(net: anynet.Network, low: float, high: float, seed: int,
         if "W" in layer:
             layer["W"] = rng.uniform(low, high, size=layer["W"].shape)
         if "b" in layer:
-            layer["b"] = (rng.uniform(low, high, size=layer["b"].shape) if biases == "same"
-                          else np.zeros(layer["b"].shape))
+            layer["b"] = (
+                rng.uniform(low, high, size=layer["b"].shape)
+                if biases == "same"
+                else np.zeros(layer["b"].shape)
+            )
     net.set_weights(weights)
 
 
@@ -72,7 +80,7 @@ class Checkpoints(Callback):
     """
 
     def __init__(self, epochs, train, test, label="iteration", out=print):
-        self.epochs = set(int(e) for e in epochs)
+        self.epochs = {int(e) for e in epochs}
         self.train, self.test = train, test
         self.label, self.out = label, out
         self.rows: list[tuple] = []
@@ -113,5 +121,5 @@ def side_by_side(rows) -> str:
     w1 = max(len(str(r[1])) for r in rows)
     head = f"{'':<{w0}}  {'paper (reported)':<{max(w1, 16)}}  ours"
     lines = [head, "-" * (len(head) + 12)]
-    lines += [f"{a:<{w0}}  {str(b):<{max(w1, 16)}}  {c}" for a, b, c in rows]
+    lines += [f"{a:<{w0}}  {b!s:<{max(w1, 16)}}  {c}" for a, b, c in rows]
     return "\n".join(lines)

@@ -35,8 +35,13 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     backend = get_backend(args.backend)
-    aug = Augmenter(rotation=args.rotation, scale=args.scale, translation=args.translation,
-                    elastic_alpha=args.elastic_alpha, elastic_sigma=args.elastic_sigma)
+    aug = Augmenter(
+        rotation=args.rotation,
+        scale=args.scale,
+        translation=args.translation,
+        elastic_alpha=args.elastic_alpha,
+        elastic_sigma=args.elastic_sigma,
+    )
     rng = backend.random(args.seed)
     pick = np.random.default_rng(args.seed)
     rows, captions = [], []

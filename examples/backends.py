@@ -24,7 +24,7 @@ def two_spirals(n_per_class=300, seed=0):
 
 def main():
     x, y = two_spirals()
-    specs = anynet.available_backends() + ["array_api_strict:device1"]
+    specs = [*anynet.available_backends(), "array_api_strict:device1"]
     print(f"{'backend':28s} {'train acc':>9s} {'loss':>8s} {'seconds':>8s}")
     for spec in specs:
         try:

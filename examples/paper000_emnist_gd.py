@@ -45,9 +45,9 @@ from __future__ import annotations
 
 import time
 
+import _paperkit as kit
 import numpy as np
 
-import _paperkit as kit
 import anynet
 from anynet.losses import SoftmaxHalfSquaredError
 from anynet.metrics import balanced_accuracy
@@ -78,10 +78,17 @@ def main(argv=None):
     p.add_argument("--lr", type=float, help="learning rate (default: the setup's)")
     p.add_argument("--batch-size", type=int, help="0 = full batch (default: the setup's)")
     p.add_argument("--shuffle", action="store_true", help="shuffle each pass (the paper does not)")
-    p.add_argument("--gradient", choices=["exact", "paper"],
-                   help="exact softmax Jacobian (anynet) or the paper's diagonal-only version")
-    p.add_argument("--init", choices=["paper", "he"], default="paper",
-                   help="paper: uniform [-0.1, 0.1] weights, zero biases; he: anynet's default")
+    p.add_argument(
+        "--gradient",
+        choices=["exact", "paper"],
+        help="exact softmax Jacobian (anynet) or the paper's diagonal-only version",
+    )
+    p.add_argument(
+        "--init",
+        choices=["paper", "he"],
+        default="paper",
+        help="paper: uniform [-0.1, 0.1] weights, zero biases; he: anynet's default",
+    )
     p.add_argument("--every", type=int, default=10, help="print accuracy every N iterations")
     args = p.parse_args(argv)
     setup = dict(SETUPS[args.setup])
@@ -97,7 +104,7 @@ def main(argv=None):
     ds = kit.load("emnist-standin", args.data_dir)
     print("=" * 78)
     print("DATA: OFFLINE STAND-IN for EMNIST balanced (the balanced images are not available).")
-    print(f"      emnist-standin = EMNIST bymerge TEST split, 47 classes, split 85/15:")
+    print("      emnist-standin = EMNIST bymerge TEST split, 47 classes, split 85/15:")
     print(f"      {len(ds.train):,} train / {len(ds.test):,} test images, UNBALANCED classes.")
     print("      The paper used EMNIST balanced (112,800 / 18,800); figures are not comparable.")
     print("=" * 78)
@@ -107,21 +114,36 @@ def main(argv=None):
     loss = PaperGradientHalfSquaredError() if setup["gradient"] == "paper" else "half_squared_error"
     net = anynet.Network(
         [anynet.Flatten(), anynet.Dense(47), anynet.ReLU(), anynet.Dense(47)],
-        loss=loss, optimizer=anynet.GradientDescent(setup["lr"]), backend=args.backend,
-        seed=args.seed, dtype=args.dtype, classes=ds.classes, input_shape=(784,))
+        loss=loss,
+        optimizer=anynet.GradientDescent(setup["lr"]),
+        backend=args.backend,
+        seed=args.seed,
+        dtype=args.dtype,
+        classes=ds.classes,
+        input_shape=(784,),
+    )
     if args.init == "paper":
         kit.uniform_init(net, -0.1, 0.1, args.seed)
     bs = setup["batch_size"]
-    print(f"784-47-47 ReLU/softmax, half squared error ({setup['gradient']} gradient), "
-          f"{'full-batch gradient descent' if bs is None else f'gradient descent, batch {bs}'}, "
-          f"lr {setup['lr']:g}, init {args.init}, {args.iterations} iterations, "
-          f"backend {net.backend.spec}\n")
+    print(
+        f"784-47-47 ReLU/softmax, half squared error ({setup['gradient']} gradient), "
+        f"{'full-batch gradient descent' if bs is None else f'gradient descent, batch {bs}'}, "
+        f"lr {setup['lr']:g}, init {args.init}, {args.iterations} iterations, "
+        f"backend {net.backend.spec}\n"
+    )
 
     marks = kit.checkpoint_epochs(args.iterations, args.every)
     ckpt = kit.Checkpoints(marks, (x_train, y_train), (x_test, y_test))
     t0 = time.perf_counter()
-    net.fit(x_train, y_train, epochs=args.iterations, batch_size=bs, shuffle=setup["shuffle"],
-            seed=args.seed, callbacks=[ckpt])
+    net.fit(
+        x_train,
+        y_train,
+        epochs=args.iterations,
+        batch_size=bs,
+        shuffle=setup["shuffle"],
+        seed=args.seed,
+        callbacks=[ckpt],
+    )
     wall = time.perf_counter() - t0
 
     pred = anynet.to_numpy(net.predict(x_test))
@@ -130,15 +152,23 @@ def main(argv=None):
     train_acc = ckpt.rows[-1][1]
     best = max(ckpt.rows, key=lambda r: r[2])
     print()
-    print(kit.side_by_side([
-        ("data", "EMNIST balanced", "emnist-standin (bymerge test split, 85/15)"),
-        ("iterations", 100, f"{args.iterations} ({args.setup} setup)"),
-        ("train accuracy", f"{REPORTED_TRAIN:.1%}", f"{train_acc:.1%}"),
-        ("test accuracy", f"{REPORTED_TEST:.1%}", f"{test_acc:.1%}"),
-        ("test balanced accuracy", f"{REPORTED_TEST:.1%} (balanced data)", f"{bal:.1%}"),
-        ("best checkpoint (test)", "-", f"iteration {best[0]}: {best[2]:.1%} test, {best[1]:.1%} train"),
-        ("training time", f"{REPORTED_MINUTES} min", f"{wall / 60:.1f} min (incl. checkpoints)"),
-    ]))
+    print(
+        kit.side_by_side(
+            [
+                ("data", "EMNIST balanced", "emnist-standin (bymerge test split, 85/15)"),
+                ("iterations", 100, f"{args.iterations} ({args.setup} setup)"),
+                ("train accuracy", f"{REPORTED_TRAIN:.1%}", f"{train_acc:.1%}"),
+                ("test accuracy", f"{REPORTED_TEST:.1%}", f"{test_acc:.1%}"),
+                ("test balanced accuracy", f"{REPORTED_TEST:.1%} (balanced data)", f"{bal:.1%}"),
+                (
+                    "best checkpoint (test)",
+                    "-",
+                    f"iteration {best[0]}: {best[2]:.1%} test, {best[1]:.1%} train",
+                ),
+                ("training time", f"{REPORTED_MINUTES} min", f"{wall / 60:.1f} min (incl. checkpoints)"),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ Where ours differs:
 
 from __future__ import annotations
 
-
 import _paperkit as kit
+
 import anynet
 
 REPORTED = 0.95
@@ -44,8 +44,13 @@ def main(argv=None):
     p = kit.parser(__doc__.split("\n\n")[0])
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--lr", type=float, default=0.5)
-    p.add_argument("--hidden", type=int, nargs="+", default=[20, 20, 20],
-                   help="hidden widths (default 20 20 20: L = 4 weight layers)")
+    p.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=[20, 20, 20],
+        help="hidden widths (default 20 20 20: L = 4 weight layers)",
+    )
     p.add_argument("--alpha", type=float, default=0.01, help="leaky ReLU slope for x < 0")
     p.add_argument("--every", type=int, default=100, help="print accuracy every N iterations")
     args = p.parse_args(argv)
@@ -57,25 +62,41 @@ def main(argv=None):
     for width in args.hidden:
         layers += [anynet.Dense(width, init="he"), anynet.LeakyReLU(args.alpha)]
     layers.append(anynet.Dense(10, init="glorot"))
-    net = anynet.Network(layers, loss="cross_entropy", optimizer=anynet.GradientDescent(args.lr),
-                         backend=args.backend, seed=args.seed, dtype=args.dtype, classes=ds.classes,
-                         input_shape=(784,))
+    net = anynet.Network(
+        layers,
+        loss="cross_entropy",
+        optimizer=anynet.GradientDescent(args.lr),
+        backend=args.backend,
+        seed=args.seed,
+        dtype=args.dtype,
+        classes=ds.classes,
+        input_shape=(784,),
+    )
     arch = "-".join(str(w) for w in [784, *args.hidden, 10])
-    print(f"{arch} leaky ReLU (alpha {args.alpha:g}) / softmax, cross-entropy, full-batch "
-          f"gradient descent, lr {args.lr:g}, {args.iterations} iterations on "
-          f"{len(x_train):,} MNIST images, backend {net.backend.spec}\n")
+    print(
+        f"{arch} leaky ReLU (alpha {args.alpha:g}) / softmax, cross-entropy, full-batch "
+        f"gradient descent, lr {args.lr:g}, {args.iterations} iterations on "
+        f"{len(x_train):,} MNIST images, backend {net.backend.spec}\n"
+    )
 
     ckpt, wall = kit.full_batch_run(net, (x_train, y_train), (x_test, y_test), args.iterations, args.every)
     _, train_acc, test_acc, _ = ckpt.rows[-1]
     reached = next((r for r in ckpt.rows if r[2] >= REPORTED), None)
     print()
-    print(kit.side_by_side([
-        ("test accuracy", f"{REPORTED:.0%} (\"precision\")", f"{test_acc:.2%}"),
-        ("train accuracy", "not reported", f"{train_acc:.2%}"),
-        ("time", "~2 hours", f"{wall / 60:.1f} min (incl. checkpoints)"),
-        ("first checkpoint at >= 95% test", "-",
-         f"iteration {reached[0]}, {reached[3] / 60:.1f} min" if reached else "not reached"),
-    ]))
+    print(
+        kit.side_by_side(
+            [
+                ("test accuracy", f'{REPORTED:.0%} ("precision")', f"{test_acc:.2%}"),
+                ("train accuracy", "not reported", f"{train_acc:.2%}"),
+                ("time", "~2 hours", f"{wall / 60:.1f} min (incl. checkpoints)"),
+                (
+                    "first checkpoint at >= 95% test",
+                    "-",
+                    f"iteration {reached[0]}, {reached[3] / 60:.1f} min" if reached else "not reached",
+                ),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,17 +27,27 @@ from __future__ import annotations
 
 import time
 
+import _paperkit as kit
 import numpy as np
 
-import _paperkit as kit
 import anynet
 from anynet.data import Augmenter
 from anynet.layers import Layer
 from anynet.metrics import per_class_accuracy, per_class_table
 
 # Table 1 of the paper: digit -> (test samples, wrong)
-PAPER_TABLE = {0: (980, 48), 1: (1135, 38), 2: (1032, 54), 3: (1010, 132), 4: (982, 76),
-               5: (892, 63), 6: (958, 50), 7: (1028, 77), 8: (974, 125), 9: (1009, 73)}
+PAPER_TABLE = {
+    0: (980, 48),
+    1: (1135, 38),
+    2: (1032, 54),
+    3: (1010, 132),
+    4: (982, 76),
+    5: (892, 63),
+    6: (958, 50),
+    7: (1028, 77),
+    8: (974, 125),
+    9: (1009, 73),
+}
 PAPER_AFTER = 0.991
 
 
@@ -60,11 +70,23 @@ class Normalize(Layer):
 
 def build(args, classes):
     return anynet.Network(
-        [Normalize(), anynet.Dense(128, init="glorot"), anynet.Sigmoid(),
-         anynet.Dense(64, init="glorot"), anynet.Sigmoid(),
-         anynet.Dense(10, init="glorot"), anynet.Sigmoid()],
-        loss="mse", optimizer=anynet.SGD(args.lr, momentum=0.9), backend=args.backend,
-        seed=args.seed, dtype=args.dtype, classes=classes, input_shape=(784,))
+        [
+            Normalize(),
+            anynet.Dense(128, init="glorot"),
+            anynet.Sigmoid(),
+            anynet.Dense(64, init="glorot"),
+            anynet.Sigmoid(),
+            anynet.Dense(10, init="glorot"),
+            anynet.Sigmoid(),
+        ],
+        loss="mse",
+        optimizer=anynet.SGD(args.lr, momentum=0.9),
+        backend=args.backend,
+        seed=args.seed,
+        dtype=args.dtype,
+        classes=classes,
+        input_shape=(784,),
+    )
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -77,8 +99,12 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=10, help="epochs for each of the models")
     p.add_argument("--lr", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--rotations", nargs="+", default=["0:90", "-15:15"],
-                   help="rotation ranges in degrees, LOW:HIGH (one model each)")
+    p.add_argument(
+        "--rotations",
+        nargs="+",
+        default=["0:90", "-15:15"],
+        help="rotation ranges in degrees, LOW:HIGH (one model each)",
+    )
     args = p.parse_args(argv)
 
     ds = kit.load("mnist", args.data_dir)
@@ -86,17 +112,19 @@ def main(argv=None):
     x_test, y_test = kit.as_float(ds.test.images), ds.test.labels
     runs = [("no augmentation", None)] + [
         (f"rotation {lo:g}..{hi:g} deg", Augmenter(rotation=(lo, hi)))
-        for lo, hi in map(parse_range, args.rotations)]
+        for lo, hi in map(parse_range, args.rotations)
+    ]
 
     results = []
     for name, aug in runs:
         net = build(args, ds.classes)
-        print(f"--- {name}: 784-128-64-10 sigmoid (sigmoid outputs), MSE, SGD momentum 0.9, "
-              f"lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, "
-              f"backend {net.backend.spec}")
+        print(
+            f"--- {name}: 784-128-64-10 sigmoid (sigmoid outputs), MSE, SGD momentum 0.9, "
+            f"lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, "
+            f"backend {net.backend.spec}"
+        )
         t0 = time.perf_counter()
-        net.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                seed=args.seed, augment=aug)
+        net.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, augment=aug)
         wall = time.perf_counter() - t0
         pred = anynet.to_numpy(net.predict(x_test))
         acc = float(np.mean(pred == y_test))
@@ -122,10 +150,11 @@ def main(argv=None):
         ("before: all digits", f"{paper_overall:.2%} (from Table 1)", f"{base[1]:.2%}"),
     ]
     for name, acc, per, _ in results[1:]:
-        rows += [(f"after {name}: all", f"{PAPER_AFTER:.1%} (0..90 deg)", f"{acc:.2%}"),
-                 (f"after {name}: 3 / 8", "not reported", f"{per[3]:.2%} / {per[8]:.2%}")]
-    rows.append(("training time per model", "not reported",
-                 " / ".join(f"{r[3]:.0f} s" for r in results)))
+        rows += [
+            (f"after {name}: all", f"{PAPER_AFTER:.1%} (0..90 deg)", f"{acc:.2%}"),
+            (f"after {name}: 3 / 8", "not reported", f"{per[3]:.2%} / {per[8]:.2%}"),
+        ]
+    rows.append(("training time per model", "not reported", " / ".join(f"{r[3]:.0f} s" for r in results)))
     print(kit.side_by_side(rows))
 
 

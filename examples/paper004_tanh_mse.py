@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 
 import _paperkit as kit
+
 import anynet
 
 
@@ -34,8 +35,12 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--shuffle", action="store_true", help="shuffle each epoch (the paper does not)")
-    p.add_argument("--init", choices=["paper", "glorot"], default="paper",
-                   help="paper: weights and biases uniform in [-0.5, 0.5]; glorot: anynet's")
+    p.add_argument(
+        "--init",
+        choices=["paper", "glorot"],
+        default="paper",
+        help="paper: weights and biases uniform in [-0.5, 0.5]; glorot: anynet's",
+    )
     p.add_argument("--every", type=int, default=10, help="print accuracy every N epochs")
     args = p.parse_args(argv)
 
@@ -44,30 +49,55 @@ def main(argv=None):
     x_train, y_train = kit.as_float(ds.train.images[:n]), ds.train.labels[:n]
     x_test, y_test = kit.as_float(ds.test.images), ds.test.labels
     net = anynet.Network(
-        [anynet.Dense(100, init="glorot"), anynet.Tanh(), anynet.Dense(50, init="glorot"),
-         anynet.Tanh(), anynet.Dense(10, init="glorot"), anynet.Tanh()],
-        loss="mse", optimizer=anynet.GradientDescent(args.lr), backend=args.backend,
-        seed=args.seed, dtype=args.dtype, classes=ds.classes, input_shape=(784,))
+        [
+            anynet.Dense(100, init="glorot"),
+            anynet.Tanh(),
+            anynet.Dense(50, init="glorot"),
+            anynet.Tanh(),
+            anynet.Dense(10, init="glorot"),
+            anynet.Tanh(),
+        ],
+        loss="mse",
+        optimizer=anynet.GradientDescent(args.lr),
+        backend=args.backend,
+        seed=args.seed,
+        dtype=args.dtype,
+        classes=ds.classes,
+        input_shape=(784,),
+    )
     if args.init == "paper":
         kit.uniform_init(net, -0.5, 0.5, args.seed, biases="same")
-    print(f"784-100-50-10 tanh (tanh outputs), MSE, gradient descent batch {args.batch_size}, "
-          f"lr {args.lr:g}, init {args.init}, {args.epochs} epochs on the first {n:,} MNIST "
-          f"training images, backend {net.backend.spec}\n")
+    print(
+        f"784-100-50-10 tanh (tanh outputs), MSE, gradient descent batch {args.batch_size}, "
+        f"lr {args.lr:g}, init {args.init}, {args.epochs} epochs on the first {n:,} MNIST "
+        f"training images, backend {net.backend.spec}\n"
+    )
 
-    ckpt = kit.Checkpoints(kit.checkpoint_epochs(args.epochs, args.every),
-                           (x_train, y_train), (x_test, y_test), label="epoch")
+    ckpt = kit.Checkpoints(
+        kit.checkpoint_epochs(args.epochs, args.every), (x_train, y_train), (x_test, y_test), label="epoch"
+    )
     t0 = time.perf_counter()
-    history = net.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      shuffle=args.shuffle, callbacks=[ckpt])
+    history = net.fit(
+        x_train,
+        y_train,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        shuffle=args.shuffle,
+        callbacks=[ckpt],
+    )
     wall = time.perf_counter() - t0
     _, train_acc, test_acc, _ = ckpt.rows[-1]
     print()
-    print(kit.side_by_side([
-        ("final training MSE", "\"way too low\" (plot only)", f"{history['loss'][-1]:.4f}"),
-        ("train accuracy (2,000 images)", "not reported", f"{train_acc:.1%}"),
-        ("test accuracy (10,000 images)", "not reported", f"{test_acc:.1%}"),
-        ("training time", "not reported", f"{wall:.0f} s (incl. checkpoints)"),
-    ]))
+    print(
+        kit.side_by_side(
+            [
+                ("final training MSE", '"way too low" (plot only)', f"{history['loss'][-1]:.4f}"),
+                ("train accuracy (2,000 images)", "not reported", f"{train_acc:.1%}"),
+                ("test accuracy (10,000 images)", "not reported", f"{test_acc:.1%}"),
+                ("training time", "not reported", f"{wall:.0f} s (incl. checkpoints)"),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

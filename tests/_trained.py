@@ -7,7 +7,7 @@ import functools
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mnist_mlp(data_dir: Path, epochs: int = 2):
     """784-128-10 ReLU MLP, ``epochs`` epochs of Adam on the 60,000 training digits (~97%
     test accuracy, a few seconds on one core). Returns ``(model, dataset)``."""
@@ -16,6 +16,10 @@ def mnist_mlp(data_dir: Path, epochs: int = 2):
 
     data = load("mnist", data_dir=data_dir, download=False, progress=False)
     model = mlp(hidden=(128,), num_classes=10, classes=data.classes, backend="numpy", seed=0)
-    model.fit(data.train.images.reshape(len(data.train.images), -1), data.train.labels,
-              epochs=epochs, batch_size=128)
+    model.fit(
+        data.train.images.reshape(len(data.train.images), -1),
+        data.train.labels,
+        epochs=epochs,
+        batch_size=128,
+    )
     return model, data

@@ -51,8 +51,7 @@ def assert_on(backend, array, dtype=None):
     """``array`` belongs to ``backend``'s namespace and device (and has ``dtype``)."""
     from array_api_compat import array_namespace, device
 
-    assert array_namespace(array) is backend.xp, (
-        f"array of {type(array)} on backend {backend.spec}")
+    assert array_namespace(array) is backend.xp, f"array of {type(array)} on backend {backend.spec}"
     assert str(device(array)) == str(backend.device), f"{device(array)} != {backend.device}"
     if dtype is not None:
         assert array.dtype == dtype, f"dtype {array.dtype} != {dtype}"

@@ -23,15 +23,15 @@ from anynet.app import paths, server
 from anynet.models import mlp
 from anynet.record import ModelInfo
 
-
 BASE = "http://127.0.0.1"  # the app answers only to local host names by default
 
 
 @pytest.fixture(scope="module")
 def model():
     """A small untrained network: the API's behaviour does not depend on its accuracy."""
-    net = mlp(hidden=(16,), num_classes=10, classes="0123456789", backend="numpy", seed=1,
-              input_shape=(28, 28))
+    net = mlp(
+        hidden=(16,), num_classes=10, classes="0123456789", backend="numpy", seed=1, input_shape=(28, 28)
+    )
     return net
 
 
@@ -60,7 +60,7 @@ def data_url(data: bytes, mime="image/png") -> str:
 def assert_good(r, k=5):
     assert r.status_code == 200, r.text
     body = r.json()
-    assert [c["label"] for c in body["top"]][0] == body["prediction"]
+    assert next(c["label"] for c in body["top"]) == body["prediction"]
     assert len(body["top"]) == k
     probs = [c["probability"] for c in body["top"]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
@@ -103,8 +103,9 @@ def test_predict_json_data_url(client, model):
     from anynet.predict import top_k
 
     expected = top_k(model, imageprep.prepare(seven()), k=5)[0]
-    assert [(c["label"], pytest.approx(c["probability"], abs=1e-6)) for c in body["top"]] == \
-        [(c, pytest.approx(p, abs=1e-6)) for c, p in expected]
+    assert [(c["label"], pytest.approx(c["probability"], abs=1e-6)) for c in body["top"]] == [
+        (c, pytest.approx(p, abs=1e-6)) for c, p in expected
+    ]
 
 
 def test_predict_variants(client):
@@ -123,8 +124,11 @@ def test_predict_variants(client):
 def test_predict_upload(client):
     r = client.post("/api/predict/upload", files={"file": ("seven.png", png(seven()), "image/png")})
     assert_good(r)
-    r = client.post("/api/predict/upload", data={"k": "2", "invert": "true"},
-                    files={"file": ("seven.jpg", png(seven(), "JPEG"), "image/jpeg")})
+    r = client.post(
+        "/api/predict/upload",
+        data={"k": "2", "invert": "true"},
+        files={"file": ("seven.jpg", png(seven(), "JPEG"), "image/jpeg")},
+    )
     assert_good(r, k=2)
 
 
@@ -167,12 +171,15 @@ def test_bad_json_requests_get_4xx_with_a_message(client, case):
     assert_still_serving(client)
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"{not json", "application/json"),
-    (b"", "application/json"),
-    (b"\xff\xfe\x00garbage", "application/json"),
-    (b"image=abc", "application/x-www-form-urlencoded"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"{not json", "application/json"),
+        (b"", "application/json"),
+        (b"\xff\xfe\x00garbage", "application/json"),
+        (b"image=abc", "application/x-www-form-urlencoded"),
+    ],
+)
 def test_malformed_bodies(client, body, content_type):
     r = client.post("/api/predict", content=body, headers={"content-type": content_type})
     assert 400 <= r.status_code < 500, r.text
@@ -182,8 +189,11 @@ def test_malformed_bodies(client, body, content_type):
 
 def test_oversized_bodies_get_413(client):
     # announced length
-    r = client.post("/api/predict", content=b"x" * (server.MAX_BODY_BYTES + 1),
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/predict",
+        content=b"x" * (server.MAX_BODY_BYTES + 1),
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413 and "too large" in r.json()["detail"]
 
     # chunked, no length announced
@@ -191,23 +201,28 @@ def test_oversized_bodies_get_413(client):
         for _ in range(64):
             yield b"x" * 65536
 
-    for url, ctype in (("/api/predict", "application/json"),
-                       ("/api/predict/upload", "multipart/form-data; boundary=b")):
+    for url, ctype in (
+        ("/api/predict", "application/json"),
+        ("/api/predict/upload", "multipart/form-data; boundary=b"),
+    ):
         r = client.post(url, content=chunks(), headers={"content-type": ctype})
         assert r.status_code == 413, r.text
     assert_still_serving(client)
 
 
-@pytest.mark.parametrize("files, data, status, message", [
-    ({"file": ("x.png", b"", "image/png")}, None, 415, "empty"),
-    ({"file": ("x.txt", b"just text", "text/plain")}, None, 415, "not an image"),
-    ({"file": ("x.png", png(Image.new("L", (64, 64), 255)), "image/png")}, None, 422, "no ink"),
-    ({"file": ("x.png", BIG[: server.MAX_IMAGE_BYTES + 1], "image/png")}, None, 413, "too large"),
-    ({"file": ("x.png", png(seven()), "image/png")}, {"k": "0"}, 422, "k"),
-    ({"file": ("x.png", png(seven()), "image/png")}, {"invert": "perhaps"}, 422, "invert"),
-    ({"other": ("x.png", png(seven()), "image/png")}, None, 422, "file"),
-    (None, {"file": "not a file"}, 422, "file"),
-])
+@pytest.mark.parametrize(
+    "files, data, status, message",
+    [
+        ({"file": ("x.png", b"", "image/png")}, None, 415, "empty"),
+        ({"file": ("x.txt", b"just text", "text/plain")}, None, 415, "not an image"),
+        ({"file": ("x.png", png(Image.new("L", (64, 64), 255)), "image/png")}, None, 422, "no ink"),
+        ({"file": ("x.png", BIG[: server.MAX_IMAGE_BYTES + 1], "image/png")}, None, 413, "too large"),
+        ({"file": ("x.png", png(seven()), "image/png")}, {"k": "0"}, 422, "k"),
+        ({"file": ("x.png", png(seven()), "image/png")}, {"invert": "perhaps"}, 422, "invert"),
+        ({"other": ("x.png", png(seven()), "image/png")}, None, 422, "file"),
+        (None, {"file": "not a file"}, 422, "file"),
+    ],
+)
 def test_bad_uploads_get_4xx_with_a_message(client, files, data, status, message):
     r = client.post("/api/predict/upload", files=files, data=data)
     assert r.status_code == status, r.text

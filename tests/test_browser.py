@@ -46,8 +46,9 @@ def base_url(model):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(model[0]), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(model[0]), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -70,11 +71,20 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-extensions",
-                 "--window-size=1000,760", "--force-device-scale-factor=1",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        "--window-size=1000,760",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
@@ -87,8 +97,7 @@ def page(browser, base_url):
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(base_url + "/")
-    WebDriverWait(browser, 10).until(
-        lambda d: "classes" in d.find_element("id", "model-info").text)
+    WebDriverWait(browser, 10).until(lambda d: "classes" in d.find_element("id", "model-info").text)
     return browser
 
 
@@ -101,8 +110,7 @@ def _actions(driver, touch=False):
     from selenium.webdriver.common.actions.pointer_input import PointerInput
 
     if touch:
-        return ActionChains(driver, duration=0,
-                            devices=[PointerInput(interaction.POINTER_TOUCH, "finger")])
+        return ActionChains(driver, duration=0, devices=[PointerInput(interaction.POINTER_TOUCH, "finger")])
     return ActionChains(driver, duration=0)
 
 
@@ -153,8 +161,10 @@ def predict(driver) -> dict:
 
     driver.find_element("id", "predict").click()
     WebDriverWait(driver, 15).until(
-        lambda d: d.find_elements("css selector", "#bars .bar-row")
-        or d.find_element("id", "error").is_displayed())
+        lambda d: (
+            d.find_elements("css selector", "#bars .bar-row") or d.find_element("id", "error").is_displayed()
+        )
+    )
     rows = driver.find_elements("css selector", "#bars .bar-row")
     return {
         "prediction": driver.find_element("id", "prediction").text,

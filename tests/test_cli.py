@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import numpy as np
-
-import anynet
 import pytest
 
+import anynet
 from anynet.cli import main
 
 COMMANDS = ["train", "evaluate", "predict", "serve", "info"]
@@ -107,22 +106,48 @@ def test_predict_needs_images_or_dataset(capsys, tmp_path):
 
 
 def test_console_script_error_is_one_line(tmp_path):
-    exe = shutil.which("anynet", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    exe = shutil.which(
+        "anynet", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+    )
     if exe is None:
         pytest.skip("the anynet console script is not installed (pip install -e .)")
-    proc = subprocess.run([exe, "evaluate", "--model", str(tmp_path / "nope.safetensors")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [exe, "evaluate", "--model", str(tmp_path / "nope.safetensors")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [f"anynet: error: no such model file: {tmp_path / 'nope.safetensors'}"]
+    assert proc.stderr.strip().splitlines() == [
+        f"anynet: error: no such model file: {tmp_path / 'nope.safetensors'}"
+    ]
 
 
 def test_round_trip_train_evaluate_predict(capsys, data_dir, tmp_path, home):
     """Train on 2,000 MNIST images, save, evaluate, predict dataset samples and an image file."""
     model = tmp_path / "mnist.safetensors"
     plots = tmp_path / "plots"
-    code = main(["train", "--limit", "2000", "--epochs", "2", "--model", "mlp-small", "--lr", "3e-3",
-                 "--backend", "numpy", "--data-dir", str(data_dir), "--out", str(model),
-                 "--plots", str(plots)])
+    code = main(
+        [
+            "train",
+            "--limit",
+            "2000",
+            "--epochs",
+            "2",
+            "--model",
+            "mlp-small",
+            "--lr",
+            "3e-3",
+            "--backend",
+            "numpy",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(model),
+            "--plots",
+            str(plots),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert model.is_file() and model.stat().st_size > 1000
@@ -140,8 +165,22 @@ def test_round_trip_train_evaluate_predict(capsys, data_dir, tmp_path, home):
     assert str(model) in out
 
     # predict dataset samples: one line each with the top three guesses
-    assert main(["predict", "--dataset", "mnist", "--limit", "3", "--data-dir", str(data_dir),
-                 "--model", str(model)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--dataset",
+                "mnist",
+                "--limit",
+                "3",
+                "--data-dir",
+                str(data_dir),
+                "--model",
+                str(model),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("#0     true 7")
     assert lines[0].count("%") == 3
@@ -174,8 +213,24 @@ def test_serve_options_reach_the_server(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs))
     monkeypatch.setattr(cli, "_check_port", lambda host, port: None)
-    assert cli.main(["serve", "--model", str(model), "--max-concurrent", "3", "--queue-timeout", "2.5",
-                     "--allowed-host", "digits.example.org", "--allowed-host", "10.0.0.5"]) == 0
+    assert (
+        cli.main(
+            [
+                "serve",
+                "--model",
+                str(model),
+                "--max-concurrent",
+                "3",
+                "--queue-timeout",
+                "2.5",
+                "--allowed-host",
+                "digits.example.org",
+                "--allowed-host",
+                "10.0.0.5",
+            ]
+        )
+        == 0
+    )
     assert seen["max_concurrent"] == 3 and seen["queue_timeout"] == 2.5
     assert seen["allowed_hosts"] == ["digits.example.org", "10.0.0.5"] and seen["allowed_origins"] == ()
     assert "max_pixels" not in seen and seen["backend"] == "cpu"
@@ -197,9 +252,25 @@ def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
     monkeypatch.setattr(training, "train", fake_train)
     monkeypatch.setattr(cli, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
     with pytest.raises(Stop):
-        cli.main(["--debug", "train", "--no-save", "--checkpoint-dir", str(tmp_path), "--resume", "auto",
-                  "--class-weight", "balanced", "--clip-norm", "1.5", "--verbose", "2",
-                  "--schedule", "onecycle"])
+        cli.main(
+            [
+                "--debug",
+                "train",
+                "--no-save",
+                "--checkpoint-dir",
+                str(tmp_path),
+                "--resume",
+                "auto",
+                "--class-weight",
+                "balanced",
+                "--clip-norm",
+                "1.5",
+                "--verbose",
+                "2",
+                "--schedule",
+                "onecycle",
+            ]
+        )
     assert seen["checkpoint_dir"] == str(tmp_path) and seen["resume"] == "auto"
     assert seen["class_weight"] == "balanced" and seen["clip_norm"] == 1.5
     assert seen["verbose"] == 2 and seen["schedule"] == "onecycle"

@@ -18,8 +18,7 @@ from .conftest import assert_on
 
 
 def _small_cnn(backend="numpy", seed=0):
-    return cnn((4, 8), num_classes=3, dense=16, dropout=0.1, backend=backend, seed=seed,
-               classes="abc")
+    return cnn((4, 8), num_classes=3, dense=16, dropout=0.1, backend=backend, seed=seed, classes="abc")
 
 
 def _images(n=24, seed=0):
@@ -50,7 +49,9 @@ def test_saved_cnn_loads_on_every_backend_with_its_statistics(trained_cnn, backe
     got = loaded.predict_proba(x)
     assert_on(backend, got, backend.xp.float32)
     np.testing.assert_allclose(to_numpy(got), to_numpy(net.predict_proba(x)), rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(to_numpy(loaded.layers[1].buffers["var"]), to_numpy(net.layers[1].buffers["var"]))
+    np.testing.assert_array_equal(
+        to_numpy(loaded.layers[1].buffers["var"]), to_numpy(net.layers[1].buffers["var"])
+    )
 
 
 def test_training_agrees_across_backends(backend):
@@ -74,7 +75,7 @@ def test_large_batches_are_predicted_in_chunks(trained_cnn, monkeypatch):
 
 def test_eight_threads_predict_with_one_cnn(trained_cnn):
     net, x = trained_cnn
-    batches = [x[i:i + 1 + i % 5] for i in range(20)]
+    batches = [x[i : i + 1 + i % 5] for i in range(20)]
     sequential = [to_numpy(net.predict_proba(b)) for b in batches]
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda b: to_numpy(net.predict_proba(b)), batches * 3))
@@ -84,8 +85,13 @@ def test_eight_threads_predict_with_one_cnn(trained_cnn):
 
 def test_hidden_widths_do_not_apply_to_the_cnn_preset():
     with pytest.raises(ValueError, match="convolutional"):
-        anynet.train((np.zeros((4, 28, 28), np.uint8), np.arange(4) % 2), model="cnn", hidden=(8,),
-                      verbose=False, validation=None)
+        anynet.train(
+            (np.zeros((4, 28, 28), np.uint8), np.arange(4) % 2),
+            model="cnn",
+            hidden=(8,),
+            verbose=False,
+            validation=None,
+        )
 
 
 def test_a_cnn_learns_real_mnist(data_dir):
@@ -98,7 +104,12 @@ def test_a_cnn_learns_real_mnist(data_dir):
     ds = load("mnist", data_dir=data_dir, download=False, progress=False)
     keep = stratified_split(ds.train.labels, 5000 / 60000, seed=0)[1]
     net = cnn((8, 16), num_classes=10, dense=64, dropout=0.1, backend="cpu", seed=0)
-    result = anynet.train((ds.train.images[keep], ds.train.labels[keep], ds.test.images[:2000],
-                           ds.test.labels[:2000]), model=net, epochs=3, validation=None,
-                          verbose=False, lr=2e-3)
+    result = anynet.train(
+        (ds.train.images[keep], ds.train.labels[keep], ds.test.images[:2000], ds.test.labels[:2000]),
+        model=net,
+        epochs=3,
+        validation=None,
+        verbose=False,
+        lr=2e-3,
+    )
     assert result.test["accuracy"] >= 0.90, result.test

@@ -16,8 +16,9 @@ from anynet.backend import Backend, get_backend
 from .conftest import assert_on, host
 from .test_gradients import _numeric_grad
 
-SETTINGS = settings(max_examples=8, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 TOL = 1e-6
 
 
@@ -27,8 +28,13 @@ def conv_cases(draw):
     padding = draw(st.sampled_from(["valid", "same", 1] if k % 2 else ["valid", 1]))
     stride = draw(st.integers(1, 2))
     size = draw(st.integers(max(k, 2), 5))
-    return dict(filters=draw(st.integers(1, 3)), kernel_size=k, stride=stride, padding=padding,
-                use_bias=draw(st.booleans())), (draw(st.integers(1, 3)), size, size + draw(st.integers(0, 1)))
+    return dict(
+        filters=draw(st.integers(1, 3)),
+        kernel_size=k,
+        stride=stride,
+        padding=padding,
+        use_bias=draw(st.booleans()),
+    ), (draw(st.integers(1, 3)), size, size + draw(st.integers(0, 1)))
 
 
 def _check(layer, backend, x, seed):
@@ -48,8 +54,9 @@ def _check(layer, backend, x, seed):
 
     np.testing.assert_allclose(host(dx), _numeric_grad(objective, x), rtol=TOL, atol=TOL)
     for name, value in params.items():
-        np.testing.assert_allclose(host(grads[name]), _numeric_grad(objective, value), rtol=TOL,
-                                   atol=TOL, err_msg=f"d/d{name}")
+        np.testing.assert_allclose(
+            host(grads[name]), _numeric_grad(objective, value), rtol=TOL, atol=TOL, err_msg=f"d/d{name}"
+        )
 
 
 @SETTINGS
@@ -62,27 +69,42 @@ def test_conv2d_gradients_match_finite_differences(backend, case, batch, seed):
 
 
 @SETTINGS
-@given(kind=st.sampled_from(["max", "average", "global"]), pool=st.integers(1, 3),
-       channels=st.integers(1, 3), h=st.integers(3, 7), w=st.integers(3, 7),
-       batch=st.integers(1, 3), seed=st.integers(0, 2**16))
+@given(
+    kind=st.sampled_from(["max", "average", "global"]),
+    pool=st.integers(1, 3),
+    channels=st.integers(1, 3),
+    h=st.integers(3, 7),
+    w=st.integers(3, 7),
+    batch=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
 def test_pooling_gradients_match_finite_differences(backend, kind, pool, channels, h, w, batch, seed):
-    layer = {"max": lambda: L.MaxPool2D(pool), "average": lambda: L.AveragePool2D(pool),
-             "global": L.GlobalAveragePooling2D}[kind]()
+    layer = {
+        "max": lambda: L.MaxPool2D(pool),
+        "average": lambda: L.AveragePool2D(pool),
+        "global": L.GlobalAveragePooling2D,
+    }[kind]()
     layer.build(backend, (channels, h, w), dtype="float64")
     # distinct values a finite step apart: no ties inside a window, so max is differentiable
-    x = np.random.default_rng(seed).permutation(batch * channels * h * w).reshape(batch, channels, h, w) * 0.01
+    x = (
+        np.random.default_rng(seed).permutation(batch * channels * h * w).reshape(batch, channels, h, w)
+        * 0.01
+    )
     _check(layer, backend, x, seed)
 
 
 @SETTINGS
-@given(shape=st.sampled_from([(3,), (2, 3, 3), (1, 2, 4)]), batch=st.integers(2, 4),
-       seed=st.integers(0, 2**16))
+@given(
+    shape=st.sampled_from([(3,), (2, 3, 3), (1, 2, 4)]), batch=st.integers(2, 4), seed=st.integers(0, 2**16)
+)
 def test_batchnorm_gradients_match_finite_differences(backend, shape, batch, seed):
     layer = L.BatchNorm()
     layer.build(backend, shape, dtype="float64")
     rng = np.random.default_rng(seed)
-    layer.params = {"gamma": backend.asarray(rng.uniform(0.5, 2, shape[0]), dtype="float64"),
-                    "beta": backend.asarray(rng.normal(size=shape[0]), dtype="float64")}
+    layer.params = {
+        "gamma": backend.asarray(rng.uniform(0.5, 2, shape[0]), dtype="float64"),
+        "beta": backend.asarray(rng.normal(size=shape[0]), dtype="float64"),
+    }
     _check(layer, backend, rng.normal(size=(batch, *shape)) * 2 + 1, seed)
 
 
@@ -96,14 +118,15 @@ def test_batchnorm_inference_uses_running_statistics(backend):
     np.testing.assert_allclose(host(layer.buffers["var"]), x.var(axis=(0, 2, 3), ddof=1))
     one = host(layer.forward(backend.asarray(x[:1], dtype="float64"))[0])  # not its own statistics
     want = (x[:1] - x.mean(axis=(0, 2, 3))[None, :, None, None]) / np.sqrt(
-        x.var(axis=(0, 2, 3), ddof=1)[None, :, None, None] + 1e-5)
+        x.var(axis=(0, 2, 3), ddof=1)[None, :, None, None] + 1e-5
+    )
     np.testing.assert_allclose(one, want, rtol=1e-9)
 
 
 def test_max_pool_routes_ties_to_the_first_maximum(backend):
     layer = L.MaxPool2D(2)
     layer.build(backend, (1, 2, 2), dtype="float32")
-    y, ctx = layer.forward(backend.asarray(np.ones((1, 1, 2, 2)), dtype="float32"), training=True)
+    _y, ctx = layer.forward(backend.asarray(np.ones((1, 1, 2, 2)), dtype="float32"), training=True)
     dx, _ = layer.backward(ctx, backend.asarray(np.ones((1, 1, 1, 1)), dtype="float32"))
     np.testing.assert_array_equal(host(dx), [[[[1, 0], [0, 0]]]])
 
@@ -162,14 +185,22 @@ def test_conv2d_matches_torch_conv2d(case, batch, seed):
     layer.build(get_backend("numpy"), shape, dtype="float64", rng=np.random.default_rng(seed))
     x = np.random.default_rng(seed + 1).normal(size=(batch, *shape))
     F = torch.nn.functional
-    _against_torch(layer, x, lambda tx, tp: F.conv2d(tx, tp["W"], tp.get("b"), stride=layer.stride,
-                                                     padding=layer.pad), layer.params)
+    _against_torch(
+        layer,
+        x,
+        lambda tx, tp: F.conv2d(tx, tp["W"], tp.get("b"), stride=layer.stride, padding=layer.pad),
+        layer.params,
+    )
 
 
 @needs_torch
 @settings(max_examples=10, deadline=None)
-@given(kind=st.sampled_from(["max", "average"]), pool=st.integers(1, 3), h=st.integers(3, 7),
-       seed=st.integers(0, 2**16))
+@given(
+    kind=st.sampled_from(["max", "average"]),
+    pool=st.integers(1, 3),
+    h=st.integers(3, 7),
+    seed=st.integers(0, 2**16),
+)
 def test_pooling_matches_torch(kind, pool, h, seed):
     layer = L.MaxPool2D(pool) if kind == "max" else L.AveragePool2D(pool)
     layer.build(get_backend("numpy"), (2, h, h + 1), dtype="float64")
@@ -187,10 +218,25 @@ def test_batchnorm_matches_torch(shape):
     rng = np.random.default_rng(0)
     layer.params = {"gamma": rng.uniform(0.5, 2, shape[0]), "beta": rng.normal(size=shape[0])}
     x = rng.normal(size=(6, *shape)) * 2 + 1
-    running = {"mean": torch.zeros(shape[0], dtype=torch.float64), "var": torch.ones(shape[0], dtype=torch.float64)}
+    running = {
+        "mean": torch.zeros(shape[0], dtype=torch.float64),
+        "var": torch.ones(shape[0], dtype=torch.float64),
+    }
     F = torch.nn.functional
-    _against_torch(layer, x, lambda tx, tp: F.batch_norm(tx, running["mean"], running["var"], tp["gamma"],
-                                                         tp["beta"], training=True, momentum=0.1, eps=1e-5),
-                   layer.params)
+    _against_torch(
+        layer,
+        x,
+        lambda tx, tp: F.batch_norm(
+            tx,
+            running["mean"],
+            running["var"],
+            tp["gamma"],
+            tp["beta"],
+            training=True,
+            momentum=0.1,
+            eps=1e-5,
+        ),
+        layer.params,
+    )
     np.testing.assert_allclose(layer.buffers["mean"], running["mean"].numpy(), rtol=1e-12)
     np.testing.assert_allclose(layer.buffers["var"], running["var"].numpy(), rtol=1e-12)

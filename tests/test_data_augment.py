@@ -136,8 +136,9 @@ def test_save_grid(tmp_path, data_backend):
     from PIL import Image
 
     x = Augmenter(**FULL)(_batch(data_backend, n=6), data_backend.random(0))
-    path = save_grid(x, tmp_path / "sub" / "grid.png", labels=[0, 1, 2, 0, 1, 2],
-                     classes=("a", "b", "c"), ncols=3)
+    path = save_grid(
+        x, tmp_path / "sub" / "grid.png", labels=[0, 1, 2, 0, 1, 2], classes=("a", "b", "c"), ncols=3
+    )
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 3 * 56 and im.size[1] > 2 * 56
     save_grid(np.zeros((3, 28, 28), np.uint8), tmp_path / "plain.png")

@@ -41,8 +41,7 @@ def server(tmp_path, monkeypatch):
     root.mkdir()
     hits = []
     handler = type("H", (_Handler,), {"hits": hits})
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
@@ -124,11 +123,15 @@ def test_offline_error_says_where_to_put_files(tmp_path):
     with pytest.raises(DataError) as err:
         fetch("mnist", data_dir=tmp_path / "mine", progress=False, base_url=f"http://127.0.0.1:{port}")
     msg = str(err.value)
-    for fn in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for fn in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         assert fn in msg
     assert "4 file(s) missing" in msg and str(tmp_path / "mine") in msg and "mnist/" in msg
-    with pytest.raises(DataError, match="gzip.zip"):
+    with pytest.raises(DataError, match=r"gzip\.zip"):
         fetch("emnist-letters", download=False)
 
 
@@ -174,9 +177,13 @@ def test_load_mnist_over_http(server, isolated):
     ds = load("mnist", progress=False, base_url=base)
     assert len(hits) == 4 and len(ds.train) == 60000 and len(ds.test) == 10000
     assert sorted(p.name for p in (isolated / "mnist").iterdir()) == sorted(
-        ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+        [
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ]
+    )
     again = load("mnist", progress=False, base_url=base)
     assert len(hits) == 4
     np.testing.assert_array_equal(again.test.labels, ds.test.labels)
-

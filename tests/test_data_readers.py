@@ -103,7 +103,7 @@ def test_label_offset_letters(tmp_path):
     p = write(tmp_path / "lab.gz", idx_bytes([1, 26, 13]))
     assert read_idx_labels(p, num_classes=26, offset=1).tolist() == [0, 25, 12]
     p0 = write(tmp_path / "lab0.gz", idx_bytes([0, 3]))
-    with pytest.raises(DataError, match="expected 1..26"):
+    with pytest.raises(DataError, match=r"expected 1\.\.26"):
         read_idx_labels(p0, num_classes=26, offset=1)
 
 
@@ -154,7 +154,7 @@ def test_csv_pixel_and_label_range(tmp_path, images):
     pix[2, 7] = 256
     p = tmp_path / "pix.csv"
     p.write_text(csv_text([0] * 5, pix))
-    with pytest.raises(DataError, match="0..255"):
+    with pytest.raises(DataError, match=r"0\.\.255"):
         read_csv(p)
     p2 = tmp_path / "lab.csv"
     p2.write_text(csv_text([0, 1, 2, 3, 10], images.reshape(5, -1)))
@@ -196,8 +196,15 @@ def test_mapping_bad(tmp_path):
 
 def test_registry_tables():
     assert set(dataset_names()) >= {
-        "mnist", "emnist-balanced", "emnist-byclass", "emnist-bymerge", "emnist-digits",
-        "emnist-letters", "emnist-mnist", "emnist-standin"}
+        "mnist",
+        "emnist-balanced",
+        "emnist-byclass",
+        "emnist-bymerge",
+        "emnist-digits",
+        "emnist-letters",
+        "emnist-mnist",
+        "emnist-standin",
+    }
     assert class_names("mnist") == tuple("0123456789")
     bal = class_names("emnist-balanced")
     assert len(bal) == 47 and bal[10] == "A" and bal[26] == "Q" and bal[36] == "a" and bal[46] == "t"

@@ -15,9 +15,53 @@ MNIST_TRAIN = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 # emnist-bymerge TEST split per class (its PROVENANCE.md)
 BYMERGE_TEST = [
-    5745, 6400, 5765, 5827, 5498, 5326, 5787, 5873, 5655, 5651, 1058, 652, 2156, 735, 860, 1524,
-    430, 576, 2413, 912, 809, 3358, 1984, 1351, 4690, 1812, 415, 835, 3899, 1630, 2528, 1223,
-    1262, 897, 1195, 925, 1668, 932, 1708, 4066, 426, 583, 1535, 1872, 533, 2365, 2979,
+    5745,
+    6400,
+    5765,
+    5827,
+    5498,
+    5326,
+    5787,
+    5873,
+    5655,
+    5651,
+    1058,
+    652,
+    2156,
+    735,
+    860,
+    1524,
+    430,
+    576,
+    2413,
+    912,
+    809,
+    3358,
+    1984,
+    1351,
+    4690,
+    1812,
+    415,
+    835,
+    3899,
+    1630,
+    2528,
+    1223,
+    1262,
+    897,
+    1195,
+    925,
+    1668,
+    932,
+    1708,
+    4066,
+    426,
+    583,
+    1535,
+    1872,
+    533,
+    2365,
+    2979,
 ]
 
 
@@ -77,8 +121,12 @@ def test_standin_classes(standin):
 
 
 def _quadrants(m):
-    return {"TL": m[:14, :14].mean(), "TR": m[:14, 14:].mean(),
-            "BL": m[14:, :14].mean(), "BR": m[14:, 14:].mean()}
+    return {
+        "TL": m[:14, :14].mean(),
+        "TR": m[:14, 14:].mean(),
+        "BL": m[14:, :14].mean(),
+        "BR": m[14:, 14:].mean(),
+    }
 
 
 def test_emnist_upright_L(standin):
@@ -130,10 +178,15 @@ def test_a_mapping_file_of_another_split_is_refused(tmp_path):
     for f in (Path(DATA) / "emnist-bymerge").glob("*.gz"):
         (folder / f.name).symlink_to(f)
     (folder / "emnist-bymerge-mapping.txt").write_text(
-        "".join(f"{i} {ord(c)}\n" for i, c in enumerate("0123456789" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                       + "abcdefghijklmnopqrstuvwxyz")))
+        "".join(
+            f"{i} {ord(c)}\n"
+            for i, c in enumerate("0123456789" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "abcdefghijklmnopqrstuvwxyz")
+        )
+    )
     with pytest.raises(DataError, match="belong to another split"):
         load("emnist-standin", data_dir=tmp_path, download=False, progress=False)
     (folder / "emnist-bymerge-mapping.txt").unlink()
-    (folder / "emnist-bymerge-mapping.txt").symlink_to(Path(DATA) / "emnist-bymerge" / "emnist-bymerge-mapping.txt")
+    (folder / "emnist-bymerge-mapping.txt").symlink_to(
+        Path(DATA) / "emnist-bymerge" / "emnist-bymerge-mapping.txt"
+    )
     assert load("emnist-standin", data_dir=tmp_path, download=False, progress=False).num_classes == 47

@@ -45,5 +45,6 @@ def test_python_examples_run(page, data_dir, tmp_path, monkeypatch):
         try:
             exec(compile(code, f"{page.name} example {i + 1}", "exec"), namespace)
         except Exception as exc:
-            raise AssertionError(f"{page.relative_to(ROOT)}, example {i + 1} failed: "
-                                 f"{type(exc).__name__}: {exc}\n{code}") from exc
+            raise AssertionError(
+                f"{page.relative_to(ROOT)}, example {i + 1} failed: {type(exc).__name__}: {exc}\n{code}"
+            ) from exc

@@ -16,8 +16,9 @@ from anynet.losses import one_hot
 
 from .conftest import host
 
-SETTINGS = settings(max_examples=12, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 EPS = 1e-6
 TOL = 1e-6
 
@@ -93,8 +94,9 @@ def test_layer_gradients_match_finite_differences(backend, case, batch, features
 
     np.testing.assert_allclose(dx, _numeric_grad(objective, x), rtol=TOL, atol=TOL)
     for name, value in params.items():
-        np.testing.assert_allclose(analytic[name], _numeric_grad(objective, value),
-                                   rtol=TOL, atol=TOL, err_msg=f"d/d{name}")
+        np.testing.assert_allclose(
+            analytic[name], _numeric_grad(objective, value), rtol=TOL, atol=TOL, err_msg=f"d/d{name}"
+        )
 
 
 LOSS_CASES = {
@@ -106,8 +108,12 @@ LOSS_CASES = {
 
 @pytest.mark.parametrize("case", sorted(LOSS_CASES))
 @SETTINGS
-@given(batch=st.integers(1, 4), classes=st.integers(2, 5), seed=st.integers(0, 2**16),
-       scale=st.sampled_from([0.1, 1.0, 10.0]))
+@given(
+    batch=st.integers(1, 4),
+    classes=st.integers(2, 5),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.1, 1.0, 10.0]),
+)
 def test_loss_gradients_match_finite_differences(backend, case, batch, classes, seed, scale):
     xp, rng = backend.xp, np.random.default_rng(seed)
     loss = LOSS_CASES[case]().bind(backend)
@@ -154,8 +160,11 @@ def _torch_reference(case, x, params):
         y = x @ params["W"]
         return y + params["b"] if "b" in params else y
     return {
-        "ReLU": torch.relu, "LeakyReLU": lambda v: F.leaky_relu(v, 0.1), "Sigmoid": torch.sigmoid,
-        "Tanh": torch.tanh, "Softmax": lambda v: torch.softmax(v, dim=1),
+        "ReLU": torch.relu,
+        "LeakyReLU": lambda v: F.leaky_relu(v, 0.1),
+        "Sigmoid": torch.sigmoid,
+        "Tanh": torch.tanh,
+        "Softmax": lambda v: torch.softmax(v, dim=1),
         "Flatten": lambda v: v.reshape(v.shape[0], -1),
     }[case](x)
 

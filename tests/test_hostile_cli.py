@@ -170,8 +170,15 @@ def test_limit_is_honoured_exactly(limit, validation):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(200, 28, 28), dtype=np.uint8)
     y = np.arange(200) % 10
-    result = anynet.train(dataset=(x, y), limit=limit, validation=validation, epochs=1,
-                          model="mlp-small", backend="numpy", verbose=False)
+    result = anynet.train(
+        dataset=(x, y),
+        limit=limit,
+        validation=validation,
+        epochs=1,
+        model="mlp-small",
+        backend="numpy",
+        verbose=False,
+    )
     summary = result.model.info.training
     assert summary.train_samples + summary.validation_samples == limit
     assert summary.train_samples >= 1

@@ -144,7 +144,7 @@ def test_csv_ragged_row_after_blank_lines(tmp_path, delta):
     lines = csv_rows()
     lines[3:3] = ["", "   "]  # blank lines count: the bad row below is line 6
     fields = lines[5].split(",")
-    lines[5] = ",".join(fields[:delta] if delta < 0 else fields + ["0"])
+    lines[5] = ",".join(fields[:delta] if delta < 0 else [*fields, "0"])
     p = write_lines(tmp_path / "ragged.csv", lines)
     refused(read_csv, p, match=rf"ragged\.csv: line 6 has {785 + delta} columns, expected 785")
 

@@ -27,7 +27,7 @@ def _parts(path):
     """The header (dict) and the tensor data (bytes) of a safetensors file."""
     raw = path.read_bytes()
     n = int.from_bytes(raw[:8], "little")
-    return json.loads(raw[8:8 + n]), raw[8 + n:]
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
 
 
 def _raw(path, header, data=b""):
@@ -73,25 +73,31 @@ def _refused(path, match):
 # --------------------------------------------------------------------------- point 7: metadata
 
 
-@pytest.mark.parametrize("text, match", [
-    ("[1, 2, 3]", r"must be a JSON object \(got: array\)"),
-    ('"a string"', "must be a JSON object"),
-    ("[" * 100_000 + "]" * 100_000, "nested more than"),
-    ('{"format": "anynet-model/1", "info": ' + "[" * 5_000 + "]" * 5_000 + "}", "nested more than"),
-    ('{"format": "anynet-model/1", "config": 5}', "'config' should be dict"),
-    ('{"format": "anynet-model/1", "format": "anynet-model/1"}', "duplicate key"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[1, 2, 3]", r"must be a JSON object \(got: array\)"),
+        ('"a string"', "must be a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "nested more than"),
+        ('{"format": "anynet-model/1", "info": ' + "[" * 5_000 + "]" * 5_000 + "}", "nested more than"),
+        ('{"format": "anynet-model/1", "config": 5}', "'config' should be dict"),
+        ('{"format": "anynet-model/1", "format": "anynet-model/1"}', "duplicate key"),
+    ],
+)
 def test_metadata_that_is_not_an_anynet_record(good, tmp_path, text, match):
     _refused(_write(tmp_path / "m.safetensors", _tensors(good), text), match)
 
 
-@pytest.mark.parametrize("key, value, match", [
-    ("preprocessing", {"style": 5}, "preprocessing.style should be str"),
-    ("info", {"history": {"loss": ["x"]}}, "info.history should be"),
-    ("info", {"training": [1, 2]}, "info.training should be"),
-    ("info", {"training": {"epochs": "many"}}, "info.training.epochs should be int"),
-    ("anynet_version", 1, "'anynet_version' should be"),
-])
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("preprocessing", {"style": 5}, "preprocessing.style should be str"),
+        ("info", {"history": {"loss": ["x"]}}, "info.history should be"),
+        ("info", {"training": [1, 2]}, "info.training should be"),
+        ("info", {"training": {"epochs": "many"}}, "info.training.epochs should be int"),
+        ("anynet_version", 1, "'anynet_version' should be"),
+    ],
+)
 def test_record_fields_of_the_wrong_type(good, tmp_path, key, value, match):
     meta = _meta(good)
     meta[key] = value
@@ -101,56 +107,68 @@ def test_record_fields_of_the_wrong_type(good, tmp_path, key, value, match):
 def _set(index, **config):
     def edit(cfg):
         cfg["layers"][index]["config"].update(config)
+
     return edit
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda c: c["layers"].insert(1, {"type": "Conv9D", "config": {}}), "unknown layer type 'Conv9D'"),
-    (lambda c: c["layers"].insert(1, {"type": "__class__", "config": {}}), "unknown layer type"),
-    (lambda c: c["layers"].insert(1, "Dense"), "layer 1 should be"),
-    (lambda c: c["layers"][1].update(config=[6]), "layer 1 should be"),
-    (lambda c: c.update(layers={"0": "Dense"}), "'layers' should be a list"),
-    (lambda c: c.update(layers=[]), "'layers' should be a list"),
-    (_set(1, units="6"), r"units='6' should be int"),
-    (_set(1, units=6.0), r"units=6.0 should be int"),
-    (_set(1, units=True), r"units=True should be int"),
-    (_set(1, use_bias="no"), r"use_bias='no' should be bool"),
-    (_set(1, init=5), r"init=5 should be str"),
-    (_set(1, init="zeros"), "unknown init 'zeros'"),
-    (_set(3, rate=float("nan")), "rate=nan is not finite"),
-    (_set(3, rate=[0.5]), r"rate=\[0.5\] should be float"),
-    (_set(1, activation="relu"), "does not fit Dense"),
-    (lambda c: c["layers"][1].update(config={}), "does not fit Dense"),
-    (lambda c: c.update(loss="hinge"), "unknown loss 'hinge'"),
-    (lambda c: c.update(loss={"a": 1}), "'loss' should be str"),
-    (lambda c: c.update(dtype="float16"), "'dtype' should be"),
-    (lambda c: c.update(seed=-1), "'seed' should be in"),
-    (lambda c: c.update(seed="0"), "'seed' should be int"),
-    (lambda c: c.update(classes="abc"), "'classes' should be"),
-    (lambda c: c.update(classes=["a", "b"]), "2 class names for a network with 3 outputs"),
-    (lambda c: c.update(input_shape=None), "input_shape should be 1 to 8 positive integers"),
-    (lambda c: c.update(input_shape=[4, -4]), "input_shape should be 1 to 8 positive integers"),
-    (lambda c: c.update(input_shape=[4, "4"]), "input_shape should be 1 to 8 positive integers"),
-    (lambda c: c.update(input_shape=[4, 4.0]), "input_shape should be 1 to 8 positive integers"),
-    (lambda c: c["layers"].pop(0), "Dense expects flat inputs"),
-    (lambda c: c["layers"].pop(), "the last layer must give flat outputs|class names"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda c: c["layers"].insert(1, {"type": "Conv9D", "config": {}}), "unknown layer type 'Conv9D'"),
+        (lambda c: c["layers"].insert(1, {"type": "__class__", "config": {}}), "unknown layer type"),
+        (lambda c: c["layers"].insert(1, "Dense"), "layer 1 should be"),
+        (lambda c: c["layers"][1].update(config=[6]), "layer 1 should be"),
+        (lambda c: c.update(layers={"0": "Dense"}), "'layers' should be a list"),
+        (lambda c: c.update(layers=[]), "'layers' should be a list"),
+        (_set(1, units="6"), r"units='6' should be int"),
+        (_set(1, units=6.0), r"units=6.0 should be int"),
+        (_set(1, units=True), r"units=True should be int"),
+        (_set(1, use_bias="no"), r"use_bias='no' should be bool"),
+        (_set(1, init=5), r"init=5 should be str"),
+        (_set(1, init="zeros"), "unknown init 'zeros'"),
+        (_set(3, rate=float("nan")), "rate=nan is not finite"),
+        (_set(3, rate=[0.5]), r"rate=\[0.5\] should be float"),
+        (_set(1, activation="relu"), "does not fit Dense"),
+        (lambda c: c["layers"][1].update(config={}), "does not fit Dense"),
+        (lambda c: c.update(loss="hinge"), "unknown loss 'hinge'"),
+        (lambda c: c.update(loss={"a": 1}), "'loss' should be str"),
+        (lambda c: c.update(dtype="float16"), "'dtype' should be"),
+        (lambda c: c.update(seed=-1), "'seed' should be in"),
+        (lambda c: c.update(seed="0"), "'seed' should be int"),
+        (lambda c: c.update(classes="abc"), "'classes' should be"),
+        (lambda c: c.update(classes=["a", "b"]), "2 class names for a network with 3 outputs"),
+        (lambda c: c.update(input_shape=None), "input_shape should be 1 to 8 positive integers"),
+        (lambda c: c.update(input_shape=[4, -4]), "input_shape should be 1 to 8 positive integers"),
+        (lambda c: c.update(input_shape=[4, "4"]), "input_shape should be 1 to 8 positive integers"),
+        (lambda c: c.update(input_shape=[4, 4.0]), "input_shape should be 1 to 8 positive integers"),
+        (lambda c: c["layers"].pop(0), "Dense expects flat inputs"),
+        (lambda c: c["layers"].pop(), "the last layer must give flat outputs|class names"),
+    ],
+)
 def test_architecture_checked_against_the_layer_classes(good, tmp_path, edit, match):
     _refused(_with_config(good, tmp_path, edit), match)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda c: (c.update(input_shape=[28, 28]), c["layers"][1]["config"].update(units=2_000_000)),
-     "more than 100,000,000 parameters"),
-    (_set(1, units=10**30), "values per sample, above the limit"),
-    (lambda c: c.update(input_shape=[10**9]), "1,000,000,000 values per sample"),
-    (lambda c: c.update(input_shape=[1000, 1000, 1000]), "values per sample, above the limit"),
-    (lambda c: (c.update(input_shape=[20_000]), c["layers"][1]["config"].update(units=20_000)),
-     "more than 100,000,000 parameters"),
-    (lambda c: c.update(layers=[{"type": "ReLU", "config": {}}] * 100_000), "1 to 1000 layers"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda c: (c.update(input_shape=[28, 28]), c["layers"][1]["config"].update(units=2_000_000)),
+            "more than 100,000,000 parameters",
+        ),
+        (_set(1, units=10**30), "values per sample, above the limit"),
+        (lambda c: c.update(input_shape=[10**9]), "1,000,000,000 values per sample"),
+        (lambda c: c.update(input_shape=[1000, 1000, 1000]), "values per sample, above the limit"),
+        (
+            lambda c: (c.update(input_shape=[20_000]), c["layers"][1]["config"].update(units=20_000)),
+            "more than 100,000,000 parameters",
+        ),
+        (lambda c: c.update(layers=[{"type": "ReLU", "config": {}}] * 100_000), "1 to 1000 layers"),
+    ],
+)
 def test_absurd_sizes_refused_before_allocating(good, tmp_path, edit, match, monkeypatch):
     """The parameter count is worked out from the declared architecture; nothing is built."""
+
     def no_build(*args, **kwargs):
         raise AssertionError("the network was built before its size was checked")
 
@@ -178,15 +196,18 @@ def _renamed(good, tmp_path, old, new, value=None):
     return _write(tmp_path / "renamed.safetensors", tensors, meta)
 
 
-@pytest.mark.parametrize("old, new, match", [
-    ("layers.4.W", "layers.-1.W", r"tensor name 'layers.-1.W' is not"),     # would land on the last layer
-    ("layers.1.b", "layers.0.W.extra", r"tensor name 'layers.0.W.extra'"),
-    ("layers.1.b", "layers.1.b ", "tensor name"),
-    ("layers.1.b", "weights", "tensor name 'weights'"),
-    ("layers.1.b", "layers.9.b", "missing tensors layers.1.b; unexpected tensors 'layers.9.b'"),
-    ("layers.1.b", "layers.1.bias", "missing tensors layers.1.b; unexpected tensors 'layers.1.bias'"),
-    ("layers.1.b", "layers.2.b", "unexpected tensors 'layers.2.b'"),           # ReLU has none
-])
+@pytest.mark.parametrize(
+    "old, new, match",
+    [
+        ("layers.4.W", "layers.-1.W", r"tensor name 'layers.-1.W' is not"),  # would land on the last layer
+        ("layers.1.b", "layers.0.W.extra", r"tensor name 'layers.0.W.extra'"),
+        ("layers.1.b", "layers.1.b ", "tensor name"),
+        ("layers.1.b", "weights", "tensor name 'weights'"),
+        ("layers.1.b", "layers.9.b", "missing tensors layers.1.b; unexpected tensors 'layers.9.b'"),
+        ("layers.1.b", "layers.1.bias", "missing tensors layers.1.b; unexpected tensors 'layers.1.bias'"),
+        ("layers.1.b", "layers.2.b", "unexpected tensors 'layers.2.b'"),  # ReLU has none
+    ],
+)
 def test_tensor_names(good, tmp_path, old, new, match):
     _refused(_renamed(good, tmp_path, old, new), match)
 
@@ -227,14 +248,23 @@ def test_tensor_shapes_must_match(good, tmp_path):
     _refused(path, r"layers.4.W is \[3, 6\], expected \[6, 3\]")
 
 
-@pytest.mark.parametrize("entry, match", [
-    ({"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]}, "beyond the end of the file"),
-    ({"dtype": "F32", "shape": [10**12], "data_offsets": [0, 16]}, "does not fill its 16 bytes"),
-    ({"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}, "has shape"),
-    ({"dtype": "F32", "shape": [4], "data_offsets": [8, 0]}, "data_offsets"),
-    ({"dtype": "F32", "shape": [4], "data_offsets": [0, 16], "extra": 1}, "expected dtype, shape and data_offsets"),
-    ({"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "tensors end at byte 8 of 16"),
-])
+@pytest.mark.parametrize(
+    "entry, match",
+    [
+        (
+            {"dtype": "F32", "shape": [10**6, 10**6], "data_offsets": [0, 4 * 10**12]},
+            "beyond the end of the file",
+        ),
+        ({"dtype": "F32", "shape": [10**12], "data_offsets": [0, 16]}, "does not fill its 16 bytes"),
+        ({"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}, "has shape"),
+        ({"dtype": "F32", "shape": [4], "data_offsets": [8, 0]}, "data_offsets"),
+        (
+            {"dtype": "F32", "shape": [4], "data_offsets": [0, 16], "extra": 1},
+            "expected dtype, shape and data_offsets",
+        ),
+        ({"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "tensors end at byte 8 of 16"),
+    ],
+)
 def test_header_lying_about_tensors(good, tmp_path, entry, match):
     header = {"__metadata__": {"anynet": json.dumps(_meta(good))}, "layers.1.b": entry}
     _refused(_raw(tmp_path / "lying.safetensors", header, b"\0" * 16), match)
@@ -273,14 +303,16 @@ def test_non_finite_weights_refused(good, tmp_path):
     for bad in (np.nan, np.inf, -np.inf):
         w = _tensors(good)["layers.4.W"].copy()
         w[2, 1] = bad
-        _refused(_renamed(good, tmp_path, "layers.4.W", "layers.4.W", value=w),
-                 "tensor layers.4.W holds 1 non-finite values")
+        _refused(
+            _renamed(good, tmp_path, "layers.4.W", "layers.4.W", value=w),
+            "tensor layers.4.W holds 1 non-finite values",
+        )
 
 
 def test_non_finite_weights_are_not_saved(tmp_path):
     net = anynet.mlp((4,), num_classes=2, backend="numpy", input_shape=(3,))
     net.layers[1].params["W"][0, 0] = np.nan
-    with pytest.raises(ValueError, match="non-finite weights .* layers.1.W"):
+    with pytest.raises(ValueError, match=r"non-finite weights .* layers\.1\.W"):
         save_model(net, tmp_path / "nan.safetensors")
     assert not list(tmp_path.iterdir())
 
@@ -338,19 +370,25 @@ def test_a_temporary_of_an_interrupted_save(good, tmp_path):
     tmp = tmp_path / ".model.safetensors.k3j_x9a2.tmp"
     tmp.write_bytes(good.read_bytes())
     _refused(tmp, "temporary file left by an interrupted save of .*model.safetensors")
-    with pytest.raises(io.ModelFileNotFoundError, match="k3j_x9a2.tmp is there: a temporary file left by an interrupted save"):
+    with pytest.raises(
+        io.ModelFileNotFoundError,
+        match=r"k3j_x9a2\.tmp is there: a temporary file left by an interrupted save",
+    ):
         load_model(tmp_path / "model.safetensors")
     with pytest.raises(FileNotFoundError):  # also an OSError, for callers that catch those
         load_model(tmp_path / "model.safetensors")
 
 
-@pytest.mark.parametrize("fmt, match", [
-    ("anynet-model/2", "written by a newer anynet .*'anynet-model/2'.*upgrade anynet"),
-    ("anynet-model/17", "written by a newer anynet"),
-    ("anynet-model/0", "unsupported model format 'anynet-model/0'"),
-    ("keras", "unsupported model format 'keras'"),
-    (None, "unsupported model format None"),
-])
+@pytest.mark.parametrize(
+    "fmt, match",
+    [
+        ("anynet-model/2", "written by a newer anynet .*'anynet-model/2'.*upgrade anynet"),
+        ("anynet-model/17", "written by a newer anynet"),
+        ("anynet-model/0", "unsupported model format 'anynet-model/0'"),
+        ("keras", "unsupported model format 'keras'"),
+        (None, "unsupported model format None"),
+    ],
+)
 def test_format_versions(good, tmp_path, fmt, match):
     meta = _meta(good)
     meta["format"] = fmt
@@ -361,11 +399,11 @@ def test_stale_temporaries_of_the_same_target_are_removed(good, tmp_path):
     target = tmp_path / "model.safetensors"
     old = time.time() - 3600
     names = {
-        ".model.safetensors.abcd_123.tmp": True,        # an interrupted save of this target
+        ".model.safetensors.abcd_123.tmp": True,  # an interrupted save of this target
         ".model.safetensors.zz99zz99.tmp": True,
-        ".model.safetensors.young123.tmp": False,       # young: maybe a save still running
-        ".other.safetensors.abcd1234.tmp": False,        # another target
-        ".model.safetensors.abcd1234.tmp.keep": False,   # not save_model's pattern
+        ".model.safetensors.young123.tmp": False,  # young: maybe a save still running
+        ".other.safetensors.abcd1234.tmp": False,  # another target
+        ".model.safetensors.abcd1234.tmp.keep": False,  # not save_model's pattern
         ".model.safetensors.abc.tmp": False,
         "model.safetensors.abcd1234.tmp": False,
     }
@@ -393,15 +431,18 @@ def test_read_metadata_checks_too(good, tmp_path):
 
 
 @pytest.mark.skipif("Conv2D" not in anynet.layers.LAYERS, reason="no Conv2D layer in this version")
-@pytest.mark.parametrize("config, match", [
-    ({"filters": 10**6}, "values per sample, above the limit"),
-    ({"filters": 4, "kernel_size": 10**4 + 1, "padding": "same"}, "more than 100,000,000 parameters"),
-    ({"filters": 4, "stride": "2"}, r"stride='2' should be int"),
-    ({"filters": 4, "padding": 1.5}, "padding=1.5 should be"),
-    ({"filters": 4, "padding": "bogus"}, r"layer 0 \(Conv2D\): .*bogus"),
-    ({"filters": 4, "stride": 0}, r"layer 0 \(Conv2D\): .*stride"),
-    ({"filters": 4, "groups": 2}, "does not fit Conv2D"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"filters": 10**6}, "values per sample, above the limit"),
+        ({"filters": 4, "kernel_size": 10**4 + 1, "padding": "same"}, "more than 100,000,000 parameters"),
+        ({"filters": 4, "stride": "2"}, r"stride='2' should be int"),
+        ({"filters": 4, "padding": 1.5}, "padding=1.5 should be"),
+        ({"filters": 4, "padding": "bogus"}, r"layer 0 \(Conv2D\): .*bogus"),
+        ({"filters": 4, "stride": 0}, r"layer 0 \(Conv2D\): .*stride"),
+        ({"filters": 4, "groups": 2}, "does not fit Conv2D"),
+    ],
+)
 def test_new_layer_kinds_are_checked_by_their_own_classes(tmp_path, config, match, monkeypatch):
     """Validation follows each class's constructor and init_params, not a list of today's layers."""
     net = anynet.models.cnn(widths=(4,), num_classes=3, dense=8, backend="numpy", input_shape=(1, 28, 28))

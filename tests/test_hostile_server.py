@@ -42,8 +42,9 @@ BASE = "http://127.0.0.1"
 
 
 def small_net(classes="0123456789"):
-    return mlp(hidden=(16,), num_classes=len(classes), classes=classes, backend="numpy", seed=1,
-               input_shape=(28, 28))
+    return mlp(
+        hidden=(16,), num_classes=len(classes), classes=classes, backend="numpy", seed=1, input_shape=(28, 28)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,11 @@ def encode(img: Image.Image, fmt="PNG", **kw) -> bytes:
 def seven(size=280, mode="L") -> Image.Image:
     img = Image.new(mode, (size, size), "white")
     w = max(2, size // 16)
-    ImageDraw.Draw(img).line([(size // 4, size // 5), (3 * size // 4, size // 5),
-                              (size // 2, 4 * size // 5)], fill="black", width=w)
+    ImageDraw.Draw(img).line(
+        [(size // 4, size // 5), (3 * size // 4, size // 5), (size // 2, 4 * size // 5)],
+        fill="black",
+        width=w,
+    )
     return img
 
 
@@ -81,6 +85,7 @@ SEVEN_PNG = encode(seven())
 def bomb_png(side=6300) -> bytes:
     """A ~150 kB PNG of side x side transparent RGBA pixels (160 MB decoded, and ~2 GB as the
     float arrays an unguarded decoder makes of it); written row by row, never decoded here."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -105,8 +110,10 @@ def assert_prediction(r, k=5):
 def test_too_many_pixels_are_refused_from_the_header(client):
     bomb = bomb_png()
     assert len(bomb) < 250_000
-    for r in (client.post("/api/predict", json={"image": data_url(bomb)}),
-              client.post("/api/predict/upload", files={"file": ("b.png", bomb, "image/png")})):
+    for r in (
+        client.post("/api/predict", json={"image": data_url(bomb)}),
+        client.post("/api/predict/upload", files={"file": ("b.png", bomb, "image/png")}),
+    ):
         assert r.status_code == 413, r.text
         assert "6300x6300" in r.json()["detail"] and "pixels" in r.json()["detail"]
     assert_prediction(client.post("/api/predict", json={"image": data_url(SEVEN_PNG)}))
@@ -167,8 +174,13 @@ def test_busy_server_answers_503_with_retry_after():
 # --------------------------------------------------------------------------- 2. formats
 
 
-ACCEPTED = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "BMP": "image/bmp",
-            "GIF": "image/gif"}
+ACCEPTED = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "GIF": "image/gif",
+}
 
 
 @pytest.mark.parametrize("fmt", list(ACCEPTED))
@@ -179,20 +191,27 @@ def test_supported_formats_are_read(client, fmt):
     assert_prediction(r)
 
 
-EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
-       b"newpath 0 0 moveto 28 28 lineto stroke showpage\n%%EOF\n")
+EPS = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n"
+    b"newpath 0 0 moveto 28 28 lineto stroke showpage\n%%EOF\n"
+)
 
 
-@pytest.mark.parametrize("name, data", [
-    ("tiff", encode(seven(), "TIFF")),
-    ("eps", EPS),
-    ("ppm", encode(seven(), "PPM")),
-    ("ico", encode(seven(64), "ICO")),
-    ("pdf", encode(seven().convert("RGB"), "PDF")),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("tiff", encode(seven(), "TIFF")),
+        ("eps", EPS),
+        ("ppm", encode(seven(), "PPM")),
+        ("ico", encode(seven(64), "ICO")),
+        ("pdf", encode(seven().convert("RGB"), "PDF")),
+    ],
+)
 def test_other_formats_get_415(client, name, data):
-    for r in (client.post("/api/predict", json={"image": data_url(data)}),
-              client.post("/api/predict/upload", files={"file": (f"x.{name}", data, "image/png")})):
+    for r in (
+        client.post("/api/predict", json={"image": data_url(data)}),
+        client.post("/api/predict/upload", files={"file": (f"x.{name}", data, "image/png")}),
+    ):
         assert r.status_code == 415, r.text
         assert "PNG, JPEG, WebP, BMP or GIF" in r.json()["detail"]
 
@@ -210,13 +229,16 @@ class CountingModel:
         return self.inner.predict_proba(x)
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example",
-                                  "localhost.evil.example", "[::2]:8000"])
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil.example", "[::2]:8000"],
+)
 def test_foreign_host_header_is_refused(client, host):
     """DNS rebinding: a page on evil.example re-pointed at 127.0.0.1 sends Host: evil.example."""
-    for r in (client.get("/api/model", headers={"host": host}),
-              client.post("/api/predict", json={"image": data_url(SEVEN_PNG)},
-                          headers={"host": host})):
+    for r in (
+        client.get("/api/model", headers={"host": host}),
+        client.post("/api/predict", json={"image": data_url(SEVEN_PNG)}, headers={"host": host}),
+    ):
         assert r.status_code == 400, r.text
         assert "not allowed" in r.json()["detail"]
 
@@ -227,27 +249,37 @@ def test_local_and_configured_hosts_are_served(model):
             assert c.get("/api/health", headers={"host": host}).status_code == 200, host
     app = server.create_app(model, allowed_hosts=[".example.org", "box.lan"])
     with TestClient(app, base_url=BASE) as c:
-        for host, status in (("example.org", 200), ("a.b.example.org:443", 200), ("box.lan", 200),
-                             ("badexample.org", 400), ("localhost", 400)):
+        for host, status in (
+            ("example.org", 200),
+            ("a.b.example.org:443", 200),
+            ("box.lan", 200),
+            ("badexample.org", 400),
+            ("localhost", 400),
+        ):
             assert c.get("/api/health", headers={"host": host}).status_code == status, host
 
 
-@pytest.mark.parametrize("headers", [
-    {"origin": "http://evil.example"},
-    {"origin": "http://127.0.0.1:9999"},  # another port is another origin
-    {"origin": "null"},
-    {"sec-fetch-site": "cross-site"},
-    {"sec-fetch-site": "same-site"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "http://evil.example"},
+        {"origin": "http://127.0.0.1:9999"},  # another port is another origin
+        {"origin": "null"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+    ],
+)
 def test_cross_site_posts_never_reach_the_model(headers):
     counting = CountingModel()
     with TestClient(server.create_app(counting), base_url=BASE) as c:
         r1 = c.post("/api/predict", json={"image": data_url(SEVEN_PNG)}, headers=headers)
         # what an HTML form on another site can send without JavaScript
-        r2 = c.post("/api/predict/upload", files={"file": ("x.png", SEVEN_PNG, "image/png")},
-                    headers=headers)
-        r3 = c.post("/api/predict", content=json.dumps({"image": data_url(SEVEN_PNG)}),
-                    headers={**headers, "content-type": "text/plain"})
+        r2 = c.post("/api/predict/upload", files={"file": ("x.png", SEVEN_PNG, "image/png")}, headers=headers)
+        r3 = c.post(
+            "/api/predict",
+            content=json.dumps({"image": data_url(SEVEN_PNG)}),
+            headers={**headers, "content-type": "text/plain"},
+        )
         assert c.get("/api/model", headers=headers).status_code == 200  # reading is harmless
     for r in (r1, r2, r3):
         assert r.status_code == 403, r.text
@@ -258,16 +290,21 @@ def test_cross_site_posts_never_reach_the_model(headers):
 def test_same_origin_and_allowed_origins_are_served(model):
     payload = {"json": {"image": data_url(SEVEN_PNG)}}
     with TestClient(server.create_app(model), base_url="http://127.0.0.1:8000") as c:
-        for headers in ({"origin": "http://127.0.0.1:8000", "sec-fetch-site": "same-origin"},
-                        {}, {"sec-fetch-site": "none"}):
+        for headers in (
+            {"origin": "http://127.0.0.1:8000", "sec-fetch-site": "same-origin"},
+            {},
+            {"sec-fetch-site": "none"},
+        ):
             assert_prediction(c.post("/api/predict", headers=headers, **payload))
-    app = server.create_app(model, allowed_hosts=["draw.example.org"],
-                            allowed_origins=["https://other.example.org"])
+    app = server.create_app(
+        model, allowed_hosts=["draw.example.org"], allowed_origins=["https://other.example.org"]
+    )
     with TestClient(app, base_url="http://draw.example.org") as c:  # behind a TLS proxy
         for origin in ("https://draw.example.org", "https://other.example.org"):
             assert_prediction(c.post("/api/predict", headers={"origin": origin}, **payload))
-        assert c.post("/api/predict", headers={"origin": "https://x.example.org"},
-                      **payload).status_code == 403
+        assert (
+            c.post("/api/predict", headers={"origin": "https://x.example.org"}, **payload).status_code == 403
+        )
 
 
 def test_model_info_shows_no_absolute_paths(tmp_path, model):
@@ -282,8 +319,13 @@ def test_model_info_shows_no_absolute_paths(tmp_path, model):
 
     class Info:  # metadata whose free-form fields hold paths
         def to_dict(self):
-            return {"dataset": "mnist", "training": {"model": str(tmp_path / "nets" / "my.py"),
-                                                     "augment": f"noise from {tmp_path}/n.npz"}}
+            return {
+                "dataset": "mnist",
+                "training": {
+                    "model": str(tmp_path / "nets" / "my.py"),
+                    "augment": f"noise from {tmp_path}/n.npz",
+                },
+            }
 
     leaky = CountingModel()
     leaky.info = Info()
@@ -296,11 +338,20 @@ def test_model_info_shows_no_absolute_paths(tmp_path, model):
 def test_strip_paths():
     from anynet.app.security import strip_paths
 
-    info = {"path": "/home/ann/models/m.safetensors", "n": 3,
-            "training": {"data_dir": "~/data/mnist", "win": "C:\\Users\\ann\\m.st",
-                         "note": "read /srv/x/y.npz and 1/2 of https://host/a/b"}}
-    assert strip_paths(info) == {"path": "m.safetensors", "n": 3, "training": {
-        "data_dir": "mnist", "win": "m.st", "note": "read y.npz and 1/2 of https://host/a/b"}}
+    info = {
+        "path": "/home/ann/models/m.safetensors",
+        "n": 3,
+        "training": {
+            "data_dir": "~/data/mnist",
+            "win": "C:\\Users\\ann\\m.st",
+            "note": "read /srv/x/y.npz and 1/2 of https://host/a/b",
+        },
+    }
+    assert strip_paths(info) == {
+        "path": "m.safetensors",
+        "n": 3,
+        "training": {"data_dir": "mnist", "win": "m.st", "note": "read y.npz and 1/2 of https://host/a/b"},
+    }
 
 
 # --------------------------------------------------------------------------- 5. schema, finite output
@@ -325,13 +376,24 @@ def test_non_finite_model_output_is_503_never_null(value):
             assert "invalid probability" in r.json()["detail"] and "null" not in r.text
 
 
-@pytest.mark.parametrize("raw_k, status", [
-    ("5.0", 200), ("3", 200),  # JSON Schema counts 5.0 as an integer
-    ("1e400", 422), ("-1e400", 422), ("NaN", 422), ("Infinity", 422), ("3.5", 422),
-    ("1e308", 422), ('"5"', 422), ("true", 422), ("null", 422),
-])
+@pytest.mark.parametrize(
+    "raw_k, status",
+    [
+        ("5.0", 200),
+        ("3", 200),  # JSON Schema counts 5.0 as an integer
+        ("1e400", 422),
+        ("-1e400", 422),
+        ("NaN", 422),
+        ("Infinity", 422),
+        ("3.5", 422),
+        ("1e308", 422),
+        ('"5"', 422),
+        ("true", 422),
+        ("null", 422),
+    ],
+)
 def test_numbers_in_json(client, raw_k, status):
-    body = '{"image": "%s", "k": %s}' % (data_url(SEVEN_PNG), raw_k)
+    body = f'{{"image": "{data_url(SEVEN_PNG)}", "k": {raw_k}}}'
     r = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
     assert r.status_code == status, r.text
     if status == 422:
@@ -343,8 +405,7 @@ def test_error_responses_are_documented(client):
     for path in ("/api/predict", "/api/predict/upload"):
         responses = schema["paths"][path]["post"]["responses"]
         assert {"200", "400", "403", "408", "413", "415", "422", "503"} <= set(responses)
-        assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
-            "/ErrorResponse")
+        assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
 
 
 def test_schemathesis_finds_no_server_errors_or_schema_violations(model):
@@ -369,18 +430,23 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(model):
         except Exception as e:  # schemathesis' FailureGroup
             problems.append(f"{case.operation.label} {mode.value} -> {r.status_code}: {e}")
         if mode is GenerationMode.POSITIVE and r.status_code not in (200, 413, 415):
-            problems.append(f"{case.operation.label}: valid request refused: {r.status_code} "
-                            f"{r.text[:200]}")
+            problems.append(f"{case.operation.label}: valid request refused: {r.status_code} {r.text[:200]}")
 
     for result in schema.get_all_operations():
         op = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            @settings(max_examples=60, derandomize=True, database=None, deadline=None,
-                      suppress_health_check=list(HealthCheck),
-                      phases=[Phase.explicit, Phase.generate])
+
+            @settings(
+                max_examples=60,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.generate],
+            )
             @given(case=op.as_strategy(generation_mode=mode))
             def run(case):
-                check(case, mode)
+                check(case, mode)  # noqa: B023 (run() is called in this iteration)
 
             try:
                 run()
@@ -388,8 +454,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(model):
                 assert mode is GenerationMode.NEGATIVE
     # the happy path, through the same checks
     predict = schema["/api/predict"]["POST"]
-    for body in ({"image": data_url(SEVEN_PNG)}, {"image": data_url(SEVEN_PNG), "k": 50,
-                                                  "invert": "true"}):
+    for body in ({"image": data_url(SEVEN_PNG)}, {"image": data_url(SEVEN_PNG), "k": 50, "invert": "true"}):
         check(predict.Case(body=body, media_type="application/json"), GenerationMode.POSITIVE)
     assert not problems, "\n".join(problems[:10])
     assert statuses.get(200, 0) >= 4 and sum(statuses.values()) >= 200
@@ -399,8 +464,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(model):
 # --------------------------------------------------------------------------- 6. HEAD, invert
 
 
-@pytest.mark.parametrize("path", ["/", "/api/health", "/api/model", "/openapi.json",
-                                  "/static/app.js"])
+@pytest.mark.parametrize("path", ["/", "/api/health", "/api/model", "/openapi.json", "/static/app.js"])
 def test_head_is_answered_wherever_get_is(client, path):
     get, head = client.get(path), client.head(path)
     assert get.status_code == head.status_code == 200
@@ -424,23 +488,38 @@ def test_invert_means_the_same_on_both_routes(client):
     img = SEVEN_PNG  # dark ink on white
     bright = encode(Image.eval(seven(), lambda v: 255 - v))  # white ink on black
     seen = {}
-    for form_value, json_values, picture in (("auto", ["auto"], img), ("true", ["true", True], img),
-                                             ("false", ["false", False], bright)):
-        form = _top(client.post("/api/predict/upload", data={"invert": form_value},
-                                files={"file": ("x.png", picture, "image/png")}))
+    for form_value, json_values, picture in (
+        ("auto", ["auto"], img),
+        ("true", ["true", True], img),
+        ("false", ["false", False], bright),
+    ):
+        form = _top(
+            client.post(
+                "/api/predict/upload",
+                data={"invert": form_value},
+                files={"file": ("x.png", picture, "image/png")},
+            )
+        )
         for value in json_values:
-            assert _top(client.post("/api/predict",
-                                    json={"image": data_url(picture), "invert": value})) == form
+            assert (
+                _top(client.post("/api/predict", json={"image": data_url(picture), "invert": value})) == form
+            )
         seen[form_value] = form
     assert seen["true"] == seen["false"]  # dark ink inverted == bright ink as it is
     for bad in ("yes", "1", "True", "on", "maybe"):
-        assert client.post("/api/predict", json={"image": data_url(img), "invert": bad}
-                           ).status_code == 422, bad
-        assert client.post("/api/predict/upload", data={"invert": bad},
-                           files={"file": ("x.png", img, "image/png")}).status_code == 422, bad
+        assert client.post("/api/predict", json={"image": data_url(img), "invert": bad}).status_code == 422, (
+            bad
+        )
+        assert (
+            client.post(
+                "/api/predict/upload", data={"invert": bad}, files={"file": ("x.png", img, "image/png")}
+            ).status_code
+            == 422
+        ), bad
     for bad in (1, 0, None, ""):  # (an empty form field counts as not given: "auto")
-        assert client.post("/api/predict", json={"image": data_url(img), "invert": bad}
-                           ).status_code == 422, bad
+        assert client.post("/api/predict", json={"image": data_url(img), "invert": bad}).status_code == 422, (
+            bad
+        )
 
 
 # --------------------------------------------------------------------------- a real server
@@ -484,9 +563,12 @@ def live(tmp_path_factory, model):
     port = _free_port()
     settings = {"body_timeout": 1.5, "header_timeout": 1.5, "max_concurrent": 2}
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
-    proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(path), str(port),
-                             json.dumps(settings), str(MEMORY_CAP)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT, str(path), str(port), json.dumps(settings), str(MEMORY_CAP)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -528,8 +610,9 @@ def test_live_bombs_keep_the_server_small(live):
             with httpx.Client(timeout=60) as c:
                 if i % 2:
                     return c.post(url + "/api/predict", json={"image": data_url(bomb)}).status_code
-                return c.post(url + "/api/predict/upload",
-                              files={"file": ("b.png", bomb, "image/png")}).status_code
+                return c.post(
+                    url + "/api/predict/upload", files={"file": ("b.png", bomb, "image/png")}
+                ).status_code
         except httpx.HTTPError as e:
             return repr(e)
 
@@ -550,22 +633,31 @@ def test_live_oversized_bodies_get_413_not_a_reset(live):
     url, _ = live
     port = int(url.rsplit(":", 1)[1])
     big = b"x" * (12 * 1024 * 1024)
-    form = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
-            b"Content-Type: image/png\r\n\r\n" + big + b"\r\n--b--\r\n")
+    form = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="x.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + big + b"\r\n--b--\r\n"
+    )
 
     def send(i):
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
             if i % 3 == 0:
-                c.request("POST", "/api/predict", body=big,
-                          headers={"Content-Type": "application/json"})
+                c.request("POST", "/api/predict", body=big, headers={"Content-Type": "application/json"})
             elif i % 3 == 1:
-                c.request("POST", "/api/predict/upload", body=form,
-                          headers={"Content-Type": "multipart/form-data; boundary=b"})
+                c.request(
+                    "POST",
+                    "/api/predict/upload",
+                    body=form,
+                    headers={"Content-Type": "multipart/form-data; boundary=b"},
+                )
             else:  # chunked: no length announced
-                c.request("POST", "/api/predict", encode_chunked=True,
-                          body=(big[k:k + 256 * 1024] for k in range(0, len(big), 256 * 1024)),
-                          headers={"Content-Type": "application/json"})
+                c.request(
+                    "POST",
+                    "/api/predict",
+                    encode_chunked=True,
+                    body=(big[k : k + 256 * 1024] for k in range(0, len(big), 256 * 1024)),
+                    headers={"Content-Type": "application/json"},
+                )
             r = c.getresponse()
             return r.status, json.loads(r.read())["detail"]
         except OSError as e:
@@ -589,7 +681,7 @@ def _recv_all(sock, limit_s=10.0) -> bytes:
             if not part:
                 return data
             data += part
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         return data
 
 
@@ -598,15 +690,17 @@ def test_live_slow_body_is_cut_off_with_408(live):
     port = int(url.rsplit(":", 1)[1])
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                  b"application/json\r\nContent-Length: 100000\r\n\r\n{\"image\": \"")
+        s.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+            b'application/json\r\nContent-Length: 100000\r\n\r\n{"image": "'
+        )
         answer = b""
         for _ in range(40):  # a byte every 0.2 s, at most 8 s
             s.settimeout(0.2)
             try:
                 answer = s.recv(65536)
                 break
-            except socket.timeout:
+            except TimeoutError:
                 s.sendall(b"A")
         answer += _recv_all(s)
     elapsed = time.monotonic() - started
@@ -629,7 +723,7 @@ def test_live_slow_headers_are_cut_off(live):
                 answer = s.recv(65536)
                 closed = True
                 break
-            except socket.timeout:
+            except TimeoutError:
                 try:
                     s.sendall(b"X-Slow-%d: 1\r\n" % i)
                 except OSError:

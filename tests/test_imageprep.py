@@ -11,7 +11,6 @@ from PIL import Image, ImageDraw
 from anynet import imageprep
 from anynet.imageprep import EmptyImageError, ImagePrepError, prepare, prepare_batch
 
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -29,8 +28,9 @@ def draw(kind: str, size=300, width=18, ink=0, background=255) -> Image.Image:
     elif kind == "0":
         d.ellipse([95 * s, 50 * s, 205 * s, 250 * s], outline=ink, width=width)
     elif kind == "7":
-        d.line([(90 * s, 60 * s), (210 * s, 60 * s), (130 * s, 250 * s)], fill=ink, width=width,
-               joint="curve")
+        d.line(
+            [(90 * s, 60 * s), (210 * s, 60 * s), (130 * s, 250 * s)], fill=ink, width=width, joint="curve"
+        )
     else:
         raise ValueError(kind)
     return img
@@ -117,7 +117,7 @@ def test_centring_never_pushes_ink_out_of_the_field():
     d.line([(20, 200), (380, 200)], fill=0, width=6)
     d.ellipse([20, 140, 140, 260], fill=0)
     out = prepare(img)
-    r0, r1, c0, c1 = bbox(out)
+    _r0, _r1, c0, c1 = bbox(out)
     assert c1 - c0 >= 20  # the full width is still there, nothing was cut off
     assert c0 >= 0 and c1 <= 28
     assert centre_of_mass(out)[1] < 14  # it could not be centred fully
@@ -232,8 +232,7 @@ def test_file_path_bytes_file_object_and_pil_agree(tmp_path):
     path = tmp_path / "seven.png"
     img.save(path)
     ref = prepare(img)
-    for source in (path, str(path), path.read_bytes(), io.BytesIO(path.read_bytes()),
-                   np.asarray(img)):
+    for source in (path, str(path), path.read_bytes(), io.BytesIO(path.read_bytes()), np.asarray(img)):
         np.testing.assert_allclose(prepare(source), ref, atol=1e-6)
 
 
@@ -320,14 +319,18 @@ def test_prepare_batch():
 # --------------------------------------------------------------------------- no ink, bad input
 
 
-@pytest.mark.parametrize("image", [
-    paper(),                                      # blank white
-    paper(color=0),                               # all black
-    paper(color=128),                             # uniform grey
-    np.full((30, 30), 0.5, dtype=np.float32),
-    np.random.default_rng(0).uniform(0.49, 0.51, (100, 100)).astype(np.float32),  # faint noise
-    np.zeros((1, 1), dtype=np.uint8),
-], ids=["white", "black", "grey", "grey-array", "faint-noise", "1x1"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        paper(),  # blank white
+        paper(color=0),  # all black
+        paper(color=128),  # uniform grey
+        np.full((30, 30), 0.5, dtype=np.float32),
+        np.random.default_rng(0).uniform(0.49, 0.51, (100, 100)).astype(np.float32),  # faint noise
+        np.zeros((1, 1), dtype=np.uint8),
+    ],
+    ids=["white", "black", "grey", "grey-array", "faint-noise", "1x1"],
+)
 def test_no_ink_raises_empty_image_error(image):
     with pytest.raises(EmptyImageError, match="no ink"):
         prepare(image)
@@ -354,18 +357,21 @@ def test_unreadable_inputs_give_clear_errors(tmp_path):
             prepare(source)
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.full((10, 10), np.nan, dtype=np.float32), "NaN"),
-    (np.array([[0.0, np.inf]]), "NaN or infinite"),
-    (np.zeros((2, 3, 4, 5)), "shape"),
-    (np.zeros((10, 10, 2)), "shape"),
-    (np.zeros(10), "shape"),
-    (np.zeros((0, 10)), "no pixels"),
-    (np.array([[0.0, 2.0]]), r"\[0, 1\]"),
-    (np.array([[-1, 5]]), "0..255"),
-    (np.array([["a", "b"]]), "dtype"),
-    (np.array([[1 + 1j]]), "dtype"),
-])
+@pytest.mark.parametrize(
+    "array, message",
+    [
+        (np.full((10, 10), np.nan, dtype=np.float32), "NaN"),
+        (np.array([[0.0, np.inf]]), "NaN or infinite"),
+        (np.zeros((2, 3, 4, 5)), "shape"),
+        (np.zeros((10, 10, 2)), "shape"),
+        (np.zeros(10), "shape"),
+        (np.zeros((0, 10)), "no pixels"),
+        (np.array([[0.0, 2.0]]), r"\[0, 1\]"),
+        (np.array([[-1, 5]]), "0..255"),
+        (np.array([["a", "b"]]), "dtype"),
+        (np.array([[1 + 1j]]), "dtype"),
+    ],
+)
 def test_bad_arrays_give_clear_errors(array, message):
     with pytest.raises(ImagePrepError, match=message):
         prepare(array)

@@ -93,7 +93,7 @@ def test_weights_that_do_not_fit_the_architecture(trained, tmp_path):
     _, _, path = trained
     meta = read_metadata(path)
     meta["config"]["layers"][1]["config"]["units"] = 99
-    data = save({k: v for k, v in _tensors(path).items()}, metadata={"anynet": json.dumps(meta)})
+    data = save(dict(_tensors(path).items()), metadata={"anynet": json.dumps(meta)})
     bad = tmp_path / "mismatch.safetensors"
     bad.write_bytes(data)
     with pytest.raises(ModelFileError, match="do not match"):

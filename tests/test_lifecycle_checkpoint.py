@@ -33,8 +33,14 @@ def blobs(n=96, d=8, k=3, seed=0):
 
 
 def make_net(backend="numpy"):
-    return anynet.mlp((16, 8), num_classes=3, dropout=0.25, backend=backend, seed=3,
-                      optimizer=anynet.Adam(lr=5e-3, schedule="cosine"))
+    return anynet.mlp(
+        (16, 8),
+        num_classes=3,
+        dropout=0.25,
+        backend=backend,
+        seed=3,
+        optimizer=anynet.Adam(lr=5e-3, schedule="cosine"),
+    )
 
 
 class InterruptAt(Callback):
@@ -69,7 +75,10 @@ def fit(net, data, **kw):
 
 
 def callbacks():
-    return [EarlyStopping(monitor="val_loss", patience=10), ReduceLROnPlateau(monitor="loss", patience=1, mode="max")]
+    return [
+        EarlyStopping(monitor="val_loss", patience=10),
+        ReduceLROnPlateau(monitor="loss", patience=1, mode="max"),
+    ]
 
 
 def assert_same(a, b, exact=True):
@@ -81,8 +90,11 @@ def assert_same(a, b, exact=True):
                 np.testing.assert_allclose(la[k], lb[k], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("where", [dict(epoch=1), dict(epoch=2, step=2), dict(epoch=1, step=5, sigint=True)],
-                         ids=["epoch-end", "mid-epoch", "sigint"])
+@pytest.mark.parametrize(
+    "where",
+    [dict(epoch=1), dict(epoch=2, step=2), dict(epoch=1, step=5, sigint=True)],
+    ids=["epoch-end", "mid-epoch", "sigint"],
+)
 def test_stop_and_resume_is_bit_identical_on_numpy(tmp_path, capsys, where):
     data = blobs()
     straight = make_net()
@@ -153,8 +165,14 @@ def test_resume_refuses_a_different_run(tmp_path):
 
 def test_train_resumes_and_keeps_the_record(tmp_path, capsys):
     x, y = blobs(n=150)
-    kw = dict(dataset=(x, y, x[:30], y[:30]), model=anynet.mlp((16,), num_classes=3, backend="numpy"),
-              epochs=3, batch_size=16, verbose=0, lr=1e-2)
+    kw = dict(
+        dataset=(x, y, x[:30], y[:30]),
+        model=anynet.mlp((16,), num_classes=3, backend="numpy"),
+        epochs=3,
+        batch_size=16,
+        verbose=0,
+        lr=1e-2,
+    )
     straight = train(**kw)
     kw["model"] = anynet.mlp((16,), num_classes=3, backend="numpy")
     with pytest.raises(KeyboardInterrupt):

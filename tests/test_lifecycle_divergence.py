@@ -21,8 +21,18 @@ def test_lr_1e10_diverges_names_the_learning_rate_and_saves_nothing(tmp_path):
     x, y = blobs()
     out = tmp_path / "model.safetensors"
     with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError, match="learning rate") as info:
-        train((x, y), model="mlp-small", hidden=(16,), epochs=3, batch_size=16, lr=1e10, backend="numpy",
-              verbose=False, save=out, checkpoint_dir=tmp_path / "ckpt")
+        train(
+            (x, y),
+            model="mlp-small",
+            hidden=(16,),
+            epochs=3,
+            batch_size=16,
+            lr=1e10,
+            backend="numpy",
+            verbose=False,
+            save=out,
+            checkpoint_dir=tmp_path / "ckpt",
+        )
     assert isinstance(info.value, FloatingPointError)
     assert not out.exists()
     assert not (tmp_path / "ckpt").exists()  # a diverged state is never checkpointed
@@ -54,6 +64,11 @@ def test_terminate_on_nan_stops_within_the_epoch():
 
     net = anynet.mlp((8,), num_classes=3, backend="numpy", optimizer=anynet.SGD(lr=1e30))
     with np.errstate(all="ignore"), pytest.raises(TrainingDivergedError, match="step"):
-        net.fit(x.reshape(120, -1) * 1e10, y, epochs=2, batch_size=4,
-                callbacks=[Count(), TerminateOnNaN(check_every=2)])
+        net.fit(
+            x.reshape(120, -1) * 1e10,
+            y,
+            epochs=2,
+            batch_size=4,
+            callbacks=[Count(), TerminateOnNaN(check_every=2)],
+        )
     assert len(seen) < 30  # an epoch has 30 steps

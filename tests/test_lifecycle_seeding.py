@@ -33,8 +33,9 @@ def record_run(spec, **fit_kw):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 6)).astype(np.float32), (np.arange(40) % 3).astype(np.int64)
     probe = ProbeDropout(0.5)
-    net = anynet.Network([anynet.Dense(12), anynet.ReLU(), probe, anynet.Dense(3)], backend=backend, seed=7,
-                         input_shape=(6,))
+    net = anynet.Network(
+        [anynet.Dense(12), anynet.ReLU(), probe, anynet.Dense(3)], backend=backend, seed=7, input_shape=(6,)
+    )
     start = net.get_weights()
     batches = []
 

@@ -35,7 +35,9 @@ def test_per_class_and_balanced_accuracy():
     # a class without samples is NaN per class and left out of the balanced mean
     acc5 = per_class_accuracy(Y_TRUE, Y_PRED, num_classes=5)
     assert np.isnan(acc5[4])
-    assert balanced_accuracy(Y_TRUE, Y_PRED, num_classes=5) == pytest.approx(balanced_accuracy(Y_TRUE, Y_PRED))
+    assert balanced_accuracy(Y_TRUE, Y_PRED, num_classes=5) == pytest.approx(
+        balanced_accuracy(Y_TRUE, Y_PRED)
+    )
 
 
 def test_balanced_differs_from_plain_on_unbalanced_data():
@@ -68,7 +70,7 @@ def test_per_class_table_uses_characters():
     assert lines[1].split() == ["A", "2", "1", "50.00%", "B", "(1)"]
     assert lines[2].split() == ["B", "2", "0", "100.00%", "-"]
     worst_first = per_class_table(Y_TRUE, Y_PRED, classes="ABCD", sort="accuracy").splitlines()
-    assert [l.split()[0] for l in worst_first[1:]] == ["A", "C", "B", "D"]
+    assert [line.split()[0] for line in worst_first[1:]] == ["A", "C", "B", "D"]
 
 
 def test_classification_report():

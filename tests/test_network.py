@@ -8,7 +8,7 @@ import pytest
 
 import anynet
 from anynet import layers as L
-from anynet.backend import BackendError, get_backend, to_numpy
+from anynet.backend import BackendError, to_numpy
 from anynet.training import Callback, EarlyStopping
 
 from .conftest import _backend_or_skip, assert_on
@@ -26,7 +26,12 @@ def two_spirals(n_per_class=200, noise=0.15, seed=0):
 def small_net(backend, dtype="float32", seed=3, loss="cross_entropy", optimizer=None, classes=3):
     return anynet.Network(
         [L.Dense(8), L.Tanh(), L.Dense(6), L.ReLU(), L.Dropout(0.0), L.Dense(classes, init="glorot")],
-        loss=loss, optimizer=optimizer, backend=backend, dtype=dtype, seed=seed, input_shape=(5,),
+        loss=loss,
+        optimizer=optimizer,
+        backend=backend,
+        dtype=dtype,
+        seed=seed,
+        input_shape=(5,),
     )
 
 
@@ -100,22 +105,29 @@ def test_uint8_images_are_scaled_on_the_device(backend):
     as_float = net.predict_proba(images.astype(np.float32) / 255)
     np.testing.assert_allclose(to_numpy(net.predict_proba(images)), to_numpy(as_float), rtol=1e-5, atol=1e-6)
     # flat and image-shaped inputs are the same thing
-    np.testing.assert_allclose(to_numpy(net.predict_proba(images.reshape(4, 784))), to_numpy(as_float),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(net.predict_proba(images.reshape(4, 784))), to_numpy(as_float), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_learns_two_spirals(backend):
     x, y = two_spirals()
-    net = anynet.mlp((64, 64), num_classes=2, activation="relu", backend=backend, seed=0,
-                     optimizer=anynet.Adam(lr=0.01))
+    net = anynet.mlp(
+        (64, 64), num_classes=2, activation="relu", backend=backend, seed=0, optimizer=anynet.Adam(lr=0.01)
+    )
     net.fit(x, y, epochs=100, batch_size=32)
     assert net.evaluate(x, y)["accuracy"] >= 0.97
 
 
 def test_full_batch_gradient_descent_decreases_the_loss():
     x, y = two_spirals(100)
-    net = anynet.mlp((32,), num_classes=2, backend="numpy", optimizer=anynet.GradientDescent(lr=0.5),
-                     loss="half_squared_error")
+    net = anynet.mlp(
+        (32,),
+        num_classes=2,
+        backend="numpy",
+        optimizer=anynet.GradientDescent(lr=0.5),
+        loss="half_squared_error",
+    )
     history = net.fit(x, y, epochs=30, batch_size=None)
     assert history["loss"][-1] < history["loss"][0]
 
@@ -181,26 +193,32 @@ def net():
     return small_net("numpy")
 
 
-@pytest.mark.parametrize("x, error, words", [
-    (np.zeros((4, 6), np.float32), ValueError, "per-sample shape (6,)"),
-    (np.zeros(5, np.float32), ValueError, "batch axis"),
-    (np.zeros((0, 5), np.float32), ValueError, "empty"),
-    (np.array([["a"] * 5]), TypeError, "numbers"),
-    (np.full((2, 5), np.nan, np.float32), ValueError, "NaN"),
-])
+@pytest.mark.parametrize(
+    "x, error, words",
+    [
+        (np.zeros((4, 6), np.float32), ValueError, "per-sample shape (6,)"),
+        (np.zeros(5, np.float32), ValueError, "batch axis"),
+        (np.zeros((0, 5), np.float32), ValueError, "empty"),
+        (np.array([["a"] * 5]), TypeError, "numbers"),
+        (np.full((2, 5), np.nan, np.float32), ValueError, "NaN"),
+    ],
+)
 def test_bad_inputs_are_named(net, x, error, words):
     with pytest.raises(error, match=None) as info:
         net.predict(x)
     assert words in str(info.value)
 
 
-@pytest.mark.parametrize("y, error, words", [
-    (np.array([0, 1, 3, 0]), ValueError, "outside 0..2"),
-    (np.array([0, 1, -1, 0]), ValueError, "outside 0..2"),
-    (np.array([0.0, 1.0, 2.0, 0.0]), TypeError, "integer class labels"),
-    (np.array([0, 1, 2]), ValueError, "3 entries for 4 samples"),
-    (np.zeros((4, 7)), ValueError, "targets of shape (4, 3)"),
-])
+@pytest.mark.parametrize(
+    "y, error, words",
+    [
+        (np.array([0, 1, 3, 0]), ValueError, "outside 0..2"),
+        (np.array([0, 1, -1, 0]), ValueError, "outside 0..2"),
+        (np.array([0.0, 1.0, 2.0, 0.0]), TypeError, "integer class labels"),
+        (np.array([0, 1, 2]), ValueError, "3 entries for 4 samples"),
+        (np.zeros((4, 7)), ValueError, "targets of shape (4, 3)"),
+    ],
+)
 def test_bad_labels_are_named(net, y, error, words):
     with pytest.raises(error) as info:
         net.fit(np.zeros((4, 5), np.float32), y, epochs=1)
@@ -246,11 +264,11 @@ def test_eight_threads_predict_with_one_model_as_one_thread_does():
     """Inference writes no state: 8 threads sharing one model get the sequential answers."""
     from concurrent.futures import ThreadPoolExecutor
 
-    net = anynet.mlp((64, 32), num_classes=10, backend="numpy", seed=1, dropout=0.2,
-                     input_shape=(28, 28))
+    net = anynet.mlp((64, 32), num_classes=10, backend="numpy", seed=1, dropout=0.2, input_shape=(28, 28))
     rng = np.random.default_rng(0)
-    batches = [rng.integers(0, 256, size=(int(rng.integers(1, 40)), 28, 28), dtype=np.uint8)
-               for _ in range(64)]
+    batches = [
+        rng.integers(0, 256, size=(int(rng.integers(1, 40)), 28, 28), dtype=np.uint8) for _ in range(64)
+    ]
     sequential = [to_numpy(net.predict_proba(b)) for b in batches]
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(lambda b: to_numpy(net.predict_proba(b)), batches * 4))

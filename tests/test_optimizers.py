@@ -44,13 +44,16 @@ def _reference(name, p, grads, lr, wd=0.0, mu=0.9, b1=0.9, b2=0.999, eps=1e-8):
     return p
 
 
-@pytest.mark.parametrize("name, make", [
-    ("sgd", lambda: O.SGD(lr=0.1, weight_decay=0.01)),
-    ("momentum", lambda: O.SGD(lr=0.1, momentum=0.9, weight_decay=0.01)),
-    ("nesterov", lambda: O.SGD(lr=0.1, momentum=0.9, nesterov=True)),
-    ("adam", lambda: O.Adam(lr=0.01, weight_decay=0.01)),
-    ("adamw", lambda: O.AdamW(lr=0.01, weight_decay=0.1)),
-])
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("sgd", lambda: O.SGD(lr=0.1, weight_decay=0.01)),
+        ("momentum", lambda: O.SGD(lr=0.1, momentum=0.9, weight_decay=0.01)),
+        ("nesterov", lambda: O.SGD(lr=0.1, momentum=0.9, nesterov=True)),
+        ("adam", lambda: O.Adam(lr=0.01, weight_decay=0.01)),
+        ("adamw", lambda: O.AdamW(lr=0.01, weight_decay=0.1)),
+    ],
+)
 def test_updates_match_textbook_formulas(backend, name, make):
     opt = make()
     start = np.random.default_rng(0).normal(size=(3, 2))
@@ -92,11 +95,19 @@ def test_subnormal_moments_are_flushed(backend):
     assert np.all((v == 0) | (np.abs(v) >= np.finfo(np.float32).tiny))
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: O.SGD(lr=0), lambda: O.SGD(lr=0.1, momentum=1.0), lambda: O.SGD(lr=0.1, nesterov=True),
-    lambda: O.Adam(beta1=1.0), lambda: O.Adam(weight_decay=-1), lambda: O.StepDecay(step_size=0),
-    lambda: O.get_optimizer("lbfgs"), lambda: get_schedule("linear"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: O.SGD(lr=0),
+        lambda: O.SGD(lr=0.1, momentum=1.0),
+        lambda: O.SGD(lr=0.1, nesterov=True),
+        lambda: O.Adam(beta1=1.0),
+        lambda: O.Adam(weight_decay=-1),
+        lambda: O.StepDecay(step_size=0),
+        lambda: O.get_optimizer("lbfgs"),
+        lambda: get_schedule("linear"),
+    ],
+)
 def test_bad_settings_raise(bad):
     with pytest.raises(ValueError):
         bad()
@@ -133,8 +144,12 @@ def test_clip_norm_scales_all_gradients_together(backend):
     g1, g2 = 3 * rng.normal(size=(3, 2)), 3 * rng.normal(size=4)
     a = backend.asarray(p1, dtype="float32")
     b = backend.asarray(p2, dtype="float32")
-    opt.step([("a", a, backend.asarray(g1, dtype="float32"), True),
-              ("b", b, backend.asarray(g2, dtype="float32"), False)])
+    opt.step(
+        [
+            ("a", a, backend.asarray(g1, dtype="float32"), True),
+            ("b", b, backend.asarray(g2, dtype="float32"), False),
+        ]
+    )
     norm = np.sqrt((g1**2).sum() + (g2**2).sum())
     assert norm > 1
     np.testing.assert_allclose(to_numpy(a), p1 - 0.5 * g1 / norm, rtol=1e-5, atol=1e-6)

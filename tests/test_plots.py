@@ -8,8 +8,12 @@ import pytest
 from anynet import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
-HISTORY = {"loss": [0.9, 0.5, 0.3], "accuracy": [0.7, 0.85, 0.9],
-           "val_loss": [0.6, 0.45, 0.4], "val_accuracy": [0.8, 0.86, 0.88]}
+HISTORY = {
+    "loss": [0.9, 0.5, 0.3],
+    "accuracy": [0.7, 0.85, 0.9],
+    "val_loss": [0.6, 0.45, 0.4],
+    "val_accuracy": [0.8, 0.86, 0.88],
+}
 
 
 def _sample(k=4, n=60, seed=0):
@@ -43,8 +47,15 @@ def test_each_figure(tmp_path):
     fig = plots.plot_confusion_matrix(y_true, y_pred, classes, tmp_path / "cm47.png")
     assert fig.axes and _is_png(tmp_path / "cm47.png")
     probs = np.full((300, 47), 1 / 47)
-    plots.plot_misclassified(images.reshape(300, 784), y_true, y_pred, classes, tmp_path / "wrong.png",
-                             probabilities=probs, max_images=10)
+    plots.plot_misclassified(
+        images.reshape(300, 784),
+        y_true,
+        y_pred,
+        classes,
+        tmp_path / "wrong.png",
+        probabilities=probs,
+        max_images=10,
+    )
     assert _is_png(tmp_path / "wrong.png")
     plots.plot_history({"loss": [1.0], "accuracy": [0.5]}, tmp_path / "h.png")  # no validation
     assert _is_png(tmp_path / "h.png")

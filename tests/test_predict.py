@@ -35,8 +35,7 @@ def drawing(kind: str, size=280, width=18) -> Image.Image:
     elif kind == "0":
         d.ellipse([85 * s, 40 * s, 195 * s, 240 * s], outline=0, width=width)
     elif kind == "7":
-        d.line([(80 * s, 50 * s), (200 * s, 50 * s), (120 * s, 240 * s)], fill=0, width=width,
-               joint="curve")
+        d.line([(80 * s, 50 * s), (200 * s, 50 * s), (120 * s, 240 * s)], fill=0, width=width, joint="curve")
     return img
 
 
@@ -84,8 +83,9 @@ def test_predict_files_show_writes_side_by_side_pictures(tmp_path):
     drawing("7").save(a / "digit.png")
     drawing("1").convert("RGB").save(b / "digit.jpg")  # same stem, other folder
     show = tmp_path / "seen"
-    results = predict_files(FixedModel([0.1, 0.6, 0.05, 0.25]), [a / "digit.png", b / "digit.jpg"],
-                            show_dir=show)
+    results = predict_files(
+        FixedModel([0.1, 0.6, 0.05, 0.25]), [a / "digit.png", b / "digit.jpg"], show_dir=show
+    )
     names = sorted(p.name for p in show.iterdir())
     assert names == ["digit-2.png", "digit.png"]
     assert {r.shown for r in results} == {str(show / n) for n in names}
@@ -108,7 +108,7 @@ def test_prediction_str():
 
 
 def test_drawn_digits_are_read_correctly(data_dir):
-    model, data = mnist_mlp(data_dir)
+    model, _data = mnist_mlp(data_dir)
     for kind in "107":
         for size, width in ((280, 18), (600, 30), (200, 6)):
             top = top_k(model, imageprep.prepare(drawing(kind, size, width)), k=3)[0]

@@ -22,8 +22,10 @@ from anynet.sklearn import CNNClassifier, MLPClassifier
 EXPECTED_FAILED: dict[str, str] = {}
 
 
-@parametrize_with_checks([MLPClassifier(hidden_layer_sizes=(16,), epochs=20, lr=1e-2)],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED)
+@parametrize_with_checks(
+    [MLPClassifier(hidden_layer_sizes=(16,), epochs=20, lr=1e-2)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED,
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 

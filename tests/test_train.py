@@ -16,7 +16,7 @@ def _blobs(n_per_class=40, k=3, seed=0):
     for c in range(k):
         x = rng.integers(0, 40, (n_per_class, 28, 28), dtype=np.uint8)
         r, col = 4 + 6 * c, 20 - 6 * c
-        x[:, r:r + 6, col:col + 6] = 250
+        x[:, r : r + 6, col : col + 6] = 250
         images.append(x)
         labels.append(np.full(n_per_class, c, np.int64))
     return np.concatenate(images), np.concatenate(labels)
@@ -29,8 +29,7 @@ def blobs():
     return x, y, xt, yt
 
 
-FAST = dict(model="mlp-small", hidden=(16,), epochs=3, batch_size=32, backend="numpy", verbose=False,
-            lr=1e-2)
+FAST = dict(model="mlp-small", hidden=(16,), epochs=3, batch_size=32, backend="numpy", verbose=False, lr=1e-2)
 
 
 def test_train_on_arrays(blobs):
@@ -70,14 +69,25 @@ def test_dataset_object_names_classes_and_limit(blobs):
 
 def test_network_given_save_and_load(blobs, tmp_path):
     net = anynet.mlp((16,), num_classes=3, backend="numpy", optimizer=anynet.Adam(lr=1e-2), seed=3)
-    result = train(blobs[:2], model=net, epochs=2, batch_size=32, backend="numpy", verbose=False,
-                   save=tmp_path / "m.safetensors")
+    result = train(
+        blobs[:2],
+        model=net,
+        epochs=2,
+        batch_size=32,
+        backend="numpy",
+        verbose=False,
+        save=tmp_path / "m.safetensors",
+    )
     assert result.model is net and result.test is None  # no test split given
     loaded = anynet.load_model(result.path)
     assert loaded.info.training.model == "custom"
     assert loaded.classes == ("0", "1", "2")
-    np.testing.assert_allclose(anynet.to_numpy(loaded.predict_proba(blobs[0][:5])),
-                               anynet.to_numpy(net.predict_proba(blobs[0][:5])), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        anynet.to_numpy(loaded.predict_proba(blobs[0][:5])),
+        anynet.to_numpy(net.predict_proba(blobs[0][:5])),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_augment_callable_sees_every_batch(blobs):
@@ -103,14 +113,17 @@ def test_sgd_and_custom_validation(blobs):
     assert result.model.info.training.validation_samples == len(yt)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"model": "resnet"}, ValueError, "unknown model"),
-    ({"augment": "heavy"}, ValueError, "unknown augmentation"),
-    ({"epochs": 0}, ValueError, "epochs"),
-    ({"optimizer": "rmsprop"}, ValueError, "unknown optimizer"),
-    ({"schedule": "linear"}, ValueError, "unknown schedule"),
-    ({"backend": "nonesuch"}, anynet.BackendError, "unknown backend"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"model": "resnet"}, ValueError, "unknown model"),
+        ({"augment": "heavy"}, ValueError, "unknown augmentation"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"optimizer": "rmsprop"}, ValueError, "unknown optimizer"),
+        ({"schedule": "linear"}, ValueError, "unknown schedule"),
+        ({"backend": "nonesuch"}, anynet.BackendError, "unknown backend"),
+    ],
+)
 def test_bad_arguments(blobs, kwargs, error, match):
     with pytest.raises(error, match=match):
         train(blobs, **{**FAST, **kwargs})
@@ -129,7 +142,18 @@ def test_presets_are_described():
 def test_accuracy_gate_real_mnist(data_dir):
     """CI gate: one epoch of a small MLP on the real MNIST must reach 95% test accuracy
     (it gets about 96%); a regression in the forward/backward maths or the optimizer fails it."""
-    result = train("mnist", model="mlp-small", hidden=(128,), epochs=1, lr=2e-3, batch_size=64, validation=None,
-                   backend="numpy", data_dir=data_dir, verbose=False, seed=0)
+    result = train(
+        "mnist",
+        model="mlp-small",
+        hidden=(128,),
+        epochs=1,
+        lr=2e-3,
+        batch_size=64,
+        validation=None,
+        backend="numpy",
+        data_dir=data_dir,
+        verbose=False,
+        seed=0,
+    )
     assert result.test["accuracy"] >= 0.95, result.summary()
     assert result.model.classes == tuple("0123456789")

@@ -24,8 +24,16 @@ import anyio
 from fastapi import HTTPException
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["Limits", "BodyGuard", "ComputeGate", "open_image", "send_error",
-           "header_timeout_protocol", "FORMATS", "REDUCE_TO"]
+__all__ = [
+    "FORMATS",
+    "REDUCE_TO",
+    "BodyGuard",
+    "ComputeGate",
+    "Limits",
+    "header_timeout_protocol",
+    "open_image",
+    "send_error",
+]
 
 #: Image formats the server decodes (Pillow names). Others (TIFF, EPS = Ghostscript, ...) -> 415.
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
@@ -38,16 +46,15 @@ REDUCE_TO = 1024
 class Limits:
     """The server's resource limits (defaults suit one small machine)."""
 
-    max_image_bytes: int = 2 * 1024 * 1024   #: encoded image, after base64 decoding
-    max_pixels: int = 25_000_000             #: width x height, checked before decoding
-    max_concurrent: int = 2                  #: decodes + predictions running at once
-    queue_timeout: float = 10.0              #: seconds a request may wait for a slot (then 503)
-    body_timeout: float = 30.0               #: seconds to receive a whole request body (then 408)
-    drain_bytes: int = 16 * 1024 * 1024      #: oversized body read and discarded before the 413
+    max_image_bytes: int = 2 * 1024 * 1024  #: encoded image, after base64 decoding
+    max_pixels: int = 25_000_000  #: width x height, checked before decoding
+    max_concurrent: int = 2  #: decodes + predictions running at once
+    queue_timeout: float = 10.0  #: seconds a request may wait for a slot (then 503)
+    body_timeout: float = 30.0  #: seconds to receive a whole request body (then 408)
+    drain_bytes: int = 16 * 1024 * 1024  #: oversized body read and discarded before the 413
 
     def __post_init__(self):
-        for name in ("max_image_bytes", "max_pixels", "max_concurrent", "queue_timeout",
-                     "body_timeout"):
+        for name in ("max_image_bytes", "max_pixels", "max_concurrent", "queue_timeout", "body_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.drain_bytes < 0:
@@ -62,12 +69,10 @@ class Limits:
 # --------------------------------------------------------------------------- ASGI helpers
 
 
-async def send_error(send, status: int, message: str, close: bool = False,
-                     headers: tuple = ()) -> None:
+async def send_error(send, status: int, message: str, close: bool = False, headers: tuple = ()) -> None:
     """Send ``{"detail": message}`` with ``status`` (and ``Connection: close`` when ``close``)."""
     body = json.dumps({"detail": message}).encode()
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            *headers]
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
     if close:
         head.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": head})
@@ -85,8 +90,10 @@ class _Gone(Exception):
 
 
 def _too_large(n: int, limit: int, at_least: bool = False) -> str:
-    return (f"request too large: {'over ' if at_least else ''}{n:,} bytes "
-            f"(the request body may have at most {limit:,} bytes)")
+    return (
+        f"request too large: {'over ' if at_least else ''}{n:,} bytes "
+        f"(the request body may have at most {limit:,} bytes)"
+    )
 
 
 class BodyGuard:
@@ -159,8 +166,9 @@ def _content_length(scope) -> int | None:
 
 
 def _expects_continue(scope) -> bool:
-    return any(name == b"expect" and value.lower() == b"100-continue"
-               for name, value in scope.get("headers") or ())
+    return any(
+        name == b"expect" and value.lower() == b"100-continue" for name, value in scope.get("headers") or ()
+    )
 
 
 def _replay(body: bytes, receive):
@@ -191,12 +199,14 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise HTTPException(413, f"image has too many pixels ({e})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise HTTPException(415, "not an image in a supported format: send PNG, JPEG, WebP, "
-                                 "BMP or GIF") from None
+        raise HTTPException(
+            415, "not an image in a supported format: send PNG, JPEG, WebP, BMP or GIF"
+        ) from None
     w, h = img.size
     if w * h > max_pixels:
-        raise HTTPException(413, f"image too large: {w}x{h} = {w * h:,} pixels (at most "
-                                 f"{max_pixels:,}); scale it down first")
+        raise HTTPException(
+            413, f"image too large: {w}x{h} = {w * h:,} pixels (at most {max_pixels:,}); scale it down first"
+        )
     try:
         return _decode_reduced(img)
     except Exception as e:  # corrupt data makes Pillow's decoders raise many kinds of errors
@@ -232,8 +242,11 @@ class ComputeGate:
         with anyio.move_on_after(self.wait_s) as waited:
             await self._semaphore.acquire()
         if waited.cancelled_caught:
-            raise HTTPException(503, f"server busy: all {self.slots} workers stayed occupied for "
-                                     f"{self.wait_s:g} s; try again", headers={"Retry-After": "5"})
+            raise HTTPException(
+                503,
+                f"server busy: all {self.slots} workers stayed occupied for {self.wait_s:g} s; try again",
+                headers={"Retry-After": "5"},
+            )
         try:
             return await anyio.to_thread.run_sync(fn, *args)
         finally:
@@ -281,11 +294,14 @@ def header_timeout_protocol(seconds: float):
             if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
                 return  # closed, or the headers came: the body has BodyGuard's timeout
             if self._got_bytes:
-                body = json.dumps({"detail": f"request headers not received within "
-                                             f"{seconds:g} s"}).encode()
-                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: "
-                                     b"application/json\r\nconnection: close\r\ncontent-length: "
-                                     + str(len(body)).encode() + b"\r\n\r\n" + body)
+                body = json.dumps({"detail": f"request headers not received within {seconds:g} s"}).encode()
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: "
+                    b"application/json\r\nconnection: close\r\ncontent-length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
+                )
             self.transport.close()
 
     return HeaderTimeoutH11Protocol

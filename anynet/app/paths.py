@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["anynet_home", "default_model_path", "record_last_model", "NoModelError"]
+__all__ = ["NoModelError", "anynet_home", "default_model_path", "record_last_model"]
 
 
 class NoModelError(FileNotFoundError):
@@ -35,8 +35,10 @@ def record_last_model(path: str | os.PathLike) -> Path:
 def default_model_path() -> Path:
     """The model recorded by the last ``anynet train``; :class:`NoModelError` with advice if none."""
     record = anynet_home() / "last_model"
-    hint = ("train one with `anynet train` (it records the file it saves) "
-            "or pass a model file: `anynet serve --model FILE`")
+    hint = (
+        "train one with `anynet train` (it records the file it saves) "
+        "or pass a model file: `anynet serve --model FILE`"
+    )
     if not record.is_file():
         raise NoModelError(f"no model given and none recorded in {record}; {hint}")
     text = record.read_text(encoding="utf-8").strip()

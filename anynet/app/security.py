@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from .limits import send_error
 
-__all__ = ["LOCAL_HOSTS", "RequestGuard", "HeadAsGet", "allowed_hosts_for", "strip_paths"]
+__all__ = ["LOCAL_HOSTS", "HeadAsGet", "RequestGuard", "allowed_hosts_for", "strip_paths"]
 
 #: Names the server answers to by default (plus the address it is bound to).
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -59,7 +59,7 @@ def _host_matches(host: str, patterns) -> bool:
 
 def _netloc(host: str, port: str | None, scheme: str | None = None) -> str:
     default = {"http": "80", "https": "443"}
-    if port is None or port == default.get(scheme, None) or (scheme is None and port in ("80", "443")):
+    if port is None or port == default.get(scheme or "") or (scheme is None and port in ("80", "443")):
         return host
     return f"{host}:{port}"
 
@@ -103,8 +103,10 @@ class RequestGuard:
             return 400, "missing Host header"
         if not _host_matches(_split_host(host)[0], self.hosts):
             shown = ", ".join(f"[{h}]" if ":" in h else h for h in self.hosts)
-            return 400, (f"Host {host!r} is not allowed: this server answers to {shown} "
-                         "(add names with allowed_hosts / --allowed-host)")
+            return 400, (
+                f"Host {host!r} is not allowed: this server answers to {shown} "
+                "(add names with allowed_hosts / --allowed-host)"
+            )
         if scope["method"] in _SAFE_METHODS:
             return None
         return self._cross_site(headers, host)
@@ -112,11 +114,16 @@ class RequestGuard:
     def _cross_site(self, headers: dict, host: str) -> tuple[int, str] | None:
         origin = headers.get("origin")
         if origin is not None:
-            if "*" in self.origins or origin.strip().lower().rstrip("/") in self.origins \
-                    or _same_origin(origin, host):
+            if (
+                "*" in self.origins
+                or origin.strip().lower().rstrip("/") in self.origins
+                or _same_origin(origin, host)
+            ):
                 return None
-            return 403, (f"cross-origin request refused: Origin {origin!r} is not this server "
-                         f"({host}) (add it with allowed_origins / --allowed-origin)")
+            return 403, (
+                f"cross-origin request refused: Origin {origin!r} is not this server "
+                f"({host}) (add it with allowed_origins / --allowed-origin)"
+            )
         site = headers.get("sec-fetch-site", "").lower()
         if site not in ("", "same-origin", "none"):
             return 403, f"cross-site request refused (Sec-Fetch-Site: {site})"

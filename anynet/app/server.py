@@ -31,7 +31,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -45,8 +45,7 @@ from .limits import BodyGuard, ComputeGate, Limits, header_timeout_protocol, ope
 from .paths import NoModelError, default_model_path
 from .security import LOCAL_HOSTS, HeadAsGet, RequestGuard, allowed_hosts_for, strip_paths
 
-__all__ = ["create_app", "serve", "default_model_path", "NoModelError", "MAX_IMAGE_BYTES",
-           "Limits"]
+__all__ = ["MAX_IMAGE_BYTES", "Limits", "NoModelError", "create_app", "default_model_path", "serve"]
 
 STATIC_DIR = Path(__file__).with_name("static")
 #: Largest image accepted by default, in bytes (after base64 decoding); ``max_image_bytes``.
@@ -57,8 +56,7 @@ MAX_K = 50
 
 _B64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)"
 #: The ``image`` field: standard padded base64, optionally as a data URL.
-IMAGE_PATTERN = (r"^(?:data:(?:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)?(?:;[A-Za-z0-9.+=_-]+)*;base64,)?"
-                 + _B64 + "$")
+IMAGE_PATTERN = r"^(?:data:(?:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)?(?:;[A-Za-z0-9.+=_-]+)*;base64,)?" + _B64 + "$"
 _DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)[^,]*,")
 _INVERT = {"auto": "auto", "true": True, "false": False, True: True, False: False}
 
@@ -67,14 +65,20 @@ _INVERT = {"auto": "auto", "true": True, "false": False, True: True, False: Fals
 
 
 class PredictRequest(BaseModel):
-    image: str = Field(..., pattern=IMAGE_PATTERN,
-                       description="a PNG, JPEG, WebP, BMP or GIF image in base64 (padded, no "
-                                   "whitespace), plain or as a data URL (data:image/png;base64,...)")
-    k: int = Field(5, ge=1, le=MAX_K, strict=True,
-                   description="how many of the most likely characters to return")
-    invert: Union[Literal["auto", "true", "false"], StrictBool] = Field(
-        "auto", description="'auto' detects dark ink on light paper; 'true' / true: the ink is "
-                            "dark (inverted first); 'false' / false: the ink is already bright")
+    image: str = Field(
+        ...,
+        pattern=IMAGE_PATTERN,
+        description="a PNG, JPEG, WebP, BMP or GIF image in base64 (padded, no "
+        "whitespace), plain or as a data URL (data:image/png;base64,...)",
+    )
+    k: int = Field(
+        5, ge=1, le=MAX_K, strict=True, description="how many of the most likely characters to return"
+    )
+    invert: Literal["auto", "true", "false"] | StrictBool = Field(
+        "auto",
+        description="'auto' detects dark ink on light paper; 'true' / true: the ink is "
+        "dark (inverted first); 'false' / false: the ink is already bright",
+    )
 
     @field_validator("k", mode="before")
     @classmethod
@@ -92,8 +96,9 @@ class PredictResponse(BaseModel):
     prediction: str = Field(..., description="the most likely character")
     confidence: float = Field(..., ge=0, le=1, description="its probability")
     top: list[Candidate]
-    image28: str = Field(..., description="the 28x28 input the network saw, as a PNG data URL "
-                                          "(white ink on black)")
+    image28: str = Field(
+        ..., description="the 28x28 input the network saw, as a PNG data URL (white ink on black)"
+    )
 
 
 class ModelResponse(BaseModel):
@@ -112,20 +117,21 @@ class ErrorResponse(BaseModel):
 
 def _errors(descriptions: dict[int, str]) -> dict:
     """FastAPI ``responses=``: each status with its description and the ErrorResponse body."""
-    return {code: {"model": ErrorResponse, "description": text}
-            for code, text in descriptions.items()}
+    return {code: {"model": ErrorResponse, "description": text} for code, text in descriptions.items()}
 
 
-PREDICT_ERRORS = _errors({
-    400: "malformed request: the image data could not be decoded, or a bad Host header",
-    403: "a POST from another site's page (Origin / Sec-Fetch-Site)",
-    408: "the request body was not received within the body timeout",
-    413: "the image (bytes or pixels) or the request body is too large",
-    415: "not an image in a supported format (PNG, JPEG, WebP, BMP, GIF)",
-    422: "invalid fields, or no ink found in the image",
-    503: "busy (no worker free in time; see Retry-After), or the model produced non-finite "
-         "probabilities (NaN / infinity) and cannot answer",
-})
+PREDICT_ERRORS = _errors(
+    {
+        400: "malformed request: the image data could not be decoded, or a bad Host header",
+        403: "a POST from another site's page (Origin / Sec-Fetch-Site)",
+        408: "the request body was not received within the body timeout",
+        413: "the image (bytes or pixels) or the request body is too large",
+        415: "not an image in a supported format (PNG, JPEG, WebP, BMP, GIF)",
+        422: "invalid fields, or no ink found in the image",
+        503: "busy (no worker free in time; see Retry-After), or the model produced non-finite "
+        "probabilities (NaN / infinity) and cannot answer",
+    }
+)
 GET_ERRORS = _errors({400: "bad Host header"})
 
 
@@ -140,7 +146,7 @@ def _decode_image_field(text: str, max_bytes: int) -> bytes:
         mime = m.group("mime").lower()
         if mime and not mime.startswith("image/"):
             raise HTTPException(415, f"the data URL holds {mime}, not an image")
-        text = text[m.end():]
+        text = text[m.end() :]
     if len(text) * 3 // 4 > max_bytes + 2:
         raise HTTPException(413, f"image too large: over {max_bytes:,} bytes")
     try:
@@ -151,8 +157,8 @@ def _decode_image_field(text: str, max_bytes: int) -> bytes:
 
 def _describe(model) -> dict:
     names = class_names(model)
-    info = getattr(model, "info", None)
-    info = info.to_dict() if hasattr(info, "to_dict") else {}
+    to_dict = getattr(getattr(model, "info", None), "to_dict", None)
+    info = to_dict() if callable(to_dict) else {}
     try:
         info = strip_paths(json.loads(json.dumps(info, default=str)))
     except (TypeError, ValueError):
@@ -187,8 +193,9 @@ class Predictor:
 
     async def __call__(self, data: bytes, k: int, invert) -> dict:
         if len(data) > self.limits.max_image_bytes:
-            raise HTTPException(413, f"image too large: {len(data):,} bytes "
-                                     f"(at most {self.limits.max_image_bytes:,})")
+            raise HTTPException(
+                413, f"image too large: {len(data):,} bytes (at most {self.limits.max_image_bytes:,})"
+            )
         return await self.gate.run(self.predict, data, k, _INVERT[invert])
 
     def predict(self, data: bytes, k: int, invert) -> dict:
@@ -216,10 +223,13 @@ def _checked(ranked: list) -> list:
     probs = [p for _, p in ranked]
     if not all(math.isfinite(p) and -1e-6 <= p <= 1 + 1e-6 for p in probs):
         bad = next(p for p in probs if not (math.isfinite(p) and -1e-6 <= p <= 1 + 1e-6))
-        raise HTTPException(503, f"the model produced an invalid probability ({bad}) for this "
-                                 "image: its output is not finite or not in [0, 1], so it cannot "
-                                 "answer (the model file is probably broken, e.g. diverged "
-                                 "training)")
+        raise HTTPException(
+            503,
+            f"the model produced an invalid probability ({bad}) for this "
+            "image: its output is not finite or not in [0, 1], so it cannot "
+            "answer (the model file is probably broken, e.g. diverged "
+            "training)",
+        )
     return [(c, min(max(p, 0.0), 1.0)) for c, p in ranked]
 
 
@@ -236,8 +246,10 @@ async def _validation_error(request: Request, exc: RequestValidationError):
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
         msg = err.get("msg")
         if err.get("type") == "string_pattern_mismatch" and loc == "image":
-            msg = ("expected padded base64 without whitespace, plain or as a data URL "
-                   "(data:image/png;base64,...)")
+            msg = (
+                "expected padded base64 without whitespace, plain or as a data URL "
+                "(data:image/png;base64,...)"
+            )
         parts.append(f"{loc}: {msg}" if loc else str(msg))
     return JSONResponse(status_code=422, content={"detail": "invalid request: " + "; ".join(parts)})
 
@@ -269,9 +281,10 @@ def _add_predict_routes(app: FastAPI, predictor: Predictor) -> None:
 
     @app.post("/api/predict/upload", response_model=PredictResponse, responses=PREDICT_ERRORS)
     async def predict_upload(
-            file: UploadFile = File(..., description="an image file (PNG, JPEG, WebP, BMP, GIF)"),
-            k: int = Form(5, ge=1, le=MAX_K),
-            invert: Literal["auto", "true", "false"] = Form("auto")) -> dict:
+        file: UploadFile = File(..., description="an image file (PNG, JPEG, WebP, BMP, GIF)"),
+        k: int = Form(5, ge=1, le=MAX_K),
+        invert: Literal["auto", "true", "false"] = Form("auto"),
+    ) -> dict:
         """Recognise an uploaded image file (multipart/form-data, field ``file``)."""
         data = await file.read(limits.max_image_bytes + 1)
         if not data:
@@ -279,12 +292,18 @@ def _add_predict_routes(app: FastAPI, predictor: Predictor) -> None:
         return await predictor(data, k, invert)
 
 
-def create_app(model, *, title: str = "anynet", allowed_hosts=None, allowed_origins=(),
-               max_image_bytes: int = Limits.max_image_bytes,
-               max_pixels: int = Limits.max_pixels,
-               max_concurrent: int = Limits.max_concurrent,
-               queue_timeout: float = Limits.queue_timeout,
-               body_timeout: float = Limits.body_timeout) -> FastAPI:
+def create_app(
+    model,
+    *,
+    title: str = "anynet",
+    allowed_hosts=None,
+    allowed_origins=(),
+    max_image_bytes: int = Limits.max_image_bytes,
+    max_pixels: int = Limits.max_pixels,
+    max_concurrent: int = Limits.max_concurrent,
+    queue_timeout: float = Limits.queue_timeout,
+    body_timeout: float = Limits.body_timeout,
+) -> FastAPI:
     """A FastAPI app serving the drawing page and the prediction API for ``model``.
 
     ``model`` is anything with ``predict_proba((n, 784) float32)`` and ``classes`` (an
@@ -293,35 +312,54 @@ def create_app(model, *, title: str = "anynet", allowed_hosts=None, allowed_orig
     ``".example.com"`` for a domain and its subdomains, ``"*"`` for any); ``allowed_origins``:
     other sites whose pages may POST here. The other keywords are :class:`Limits`.
     """
-    limits = Limits(max_image_bytes=max_image_bytes, max_pixels=max_pixels,
-                    max_concurrent=max_concurrent, queue_timeout=queue_timeout,
-                    body_timeout=body_timeout)
+    limits = Limits(
+        max_image_bytes=max_image_bytes,
+        max_pixels=max_pixels,
+        max_concurrent=max_concurrent,
+        queue_timeout=queue_timeout,
+        body_timeout=body_timeout,
+    )
     predictor = Predictor(model, limits)
     description = _describe(model)
-    app = FastAPI(title=f"{title} handwriting recognition",
-                  description="Draw or upload a character; a from-scratch anynet network reads it.",
-                  version=str(description["info"].get("anynet_version") or "0"),
-                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app = FastAPI(
+        title=f"{title} handwriting recognition",
+        description="Draw or upload a character; a from-scratch anynet network reads it.",
+        version=str(description["info"].get("anynet_version") or "0"),
+        docs_url=None,
+        redoc_url=None,
+    )  # their pages load scripts from a CDN
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     _add_info_routes(app, description)
     _add_predict_routes(app, predictor)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # added last = outermost: Host / Origin checks, then HEAD, then the body is read
     app.add_middleware(BodyGuard, limits=limits)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts or LOCAL_HOSTS,
-                       allowed_origins=allowed_origins)
+    app.add_middleware(
+        RequestGuard, allowed_hosts=allowed_hosts or LOCAL_HOSTS, allowed_origins=allowed_origins
+    )
     app.state.model, app.state.limits = model, limits
     return app
 
 
-def serve(model_path: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 8000,
-          backend: str = "cpu", log_level: str = "info", *, allowed_hosts=(),
-          allowed_origins=(), max_image_bytes: int = Limits.max_image_bytes,
-          max_pixels: int = Limits.max_pixels, max_concurrent: int = Limits.max_concurrent,
-          queue_timeout: float = Limits.queue_timeout, body_timeout: float = Limits.body_timeout,
-          header_timeout: float = 10.0, keep_alive_timeout: int = 5,
-          max_connections: int = 100) -> None:
+def serve(
+    model_path: str | os.PathLike | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    backend: str = "cpu",
+    log_level: str = "info",
+    *,
+    allowed_hosts=(),
+    allowed_origins=(),
+    max_image_bytes: int = Limits.max_image_bytes,
+    max_pixels: int = Limits.max_pixels,
+    max_concurrent: int = Limits.max_concurrent,
+    queue_timeout: float = Limits.queue_timeout,
+    body_timeout: float = Limits.body_timeout,
+    header_timeout: float = 10.0,
+    keep_alive_timeout: int = 5,
+    max_connections: int = 100,
+) -> None:
     """Load a model (by default the last one ``anynet train`` saved) and serve the page until
     interrupted. Raises :class:`NoModelError` with advice when there is no model.
 
@@ -340,15 +378,31 @@ def serve(model_path: str | os.PathLike | None = None, host: str = "127.0.0.1", 
     path = model_file(model_path) if model_path is not None else default_model_path()
     model = load_model(path, backend=backend)
     hosts = allowed_hosts_for(host, allowed_hosts)
-    app = create_app(model, allowed_hosts=hosts, allowed_origins=allowed_origins,
-                     max_image_bytes=max_image_bytes, max_pixels=max_pixels,
-                     max_concurrent=max_concurrent, queue_timeout=queue_timeout,
-                     body_timeout=body_timeout)
-    print(f"anynet: serving {path} ({len(class_names(model))} classes) "
-          f"at http://{host}:{port}/  (Ctrl+C stops)")
+    app = create_app(
+        model,
+        allowed_hosts=hosts,
+        allowed_origins=allowed_origins,
+        max_image_bytes=max_image_bytes,
+        max_pixels=max_pixels,
+        max_concurrent=max_concurrent,
+        queue_timeout=queue_timeout,
+        body_timeout=body_timeout,
+    )
+    print(
+        f"anynet: serving {path} ({len(class_names(model))} classes) at http://{host}:{port}/  (Ctrl+C stops)"
+    )
     if host in ("0.0.0.0", "::", ""):
-        print(f"anynet: answering only to the host names {', '.join(hosts)}; "
-              "add the name or address clients use with allowed_hosts (--allowed-host)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level,
-                http=header_timeout_protocol(header_timeout), timeout_keep_alive=keep_alive_timeout,
-                limit_concurrency=max_connections, h11_max_incomplete_event_size=16 * 1024)
+        print(
+            f"anynet: answering only to the host names {', '.join(hosts)}; "
+            "add the name or address clients use with allowed_hosts (--allowed-host)"
+        )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=header_timeout_protocol(header_timeout),
+        timeout_keep_alive=keep_alive_timeout,
+        limit_concurrency=max_connections,
+        h11_max_incomplete_event_size=16 * 1024,
+    )

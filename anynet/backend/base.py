@@ -10,11 +10,11 @@ override against this reference. :meth:`Backend.reference` gives the reference f
 from __future__ import annotations
 
 import functools
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-__all__ = ["Array", "Backend", "BackendError", "HostRandom", "Shape"]
+__all__ = ["Array", "Backend", "BackendError", "HostRandom", "RandomSource", "Shape"]
 
 Array = Any  # an array of the backend's library (the standard has no common type)
 Shape = tuple[int, ...]
@@ -22,6 +22,19 @@ Shape = tuple[int, ...]
 
 class BackendError(RuntimeError):
     """A backend was asked for that is unknown, not installed or has no usable device."""
+
+
+class RandomSource(Protocol):
+    """What ``Backend.random(seed)`` returns: a seeded generator on the backend's device."""
+
+    @property
+    def backend(self) -> Backend: ...
+
+    def permutation(self, n: int) -> Array: ...
+
+    def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array: ...
+
+    def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array: ...
 
 
 class HostRandom:
@@ -96,7 +109,7 @@ class Backend:
         return Backend(self.xp, self.device, self.module, name=self.name)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.spec == self.spec  # type: ignore[attr-defined]
+        return isinstance(other, Backend) and type(other) is type(self) and other.spec == self.spec
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.spec))
@@ -119,8 +132,9 @@ class Backend:
             if dtype not in ("float32", "float64"):
                 raise ValueError(f"unsupported float dtype {dtype!r}: use 'float32' or 'float64'")
             if dtype not in self.float_dtypes:
-                raise BackendError(f"{self.spec} has no {dtype} (it has {', '.join(self.float_dtypes)}); "
-                                   "use dtype='float32'")
+                raise BackendError(
+                    f"{self.spec} has no {dtype} (it has {', '.join(self.float_dtypes)}); use dtype='float32'"
+                )
             return getattr(self.xp, dtype)
         if isinstance(dtype, type | np.dtype) and np.dtype(dtype).kind == "f":
             return getattr(self.xp, np.dtype(dtype).name)
@@ -163,7 +177,7 @@ class Backend:
     def zeros(self, shape: Shape, dtype=None) -> Array:
         return self.xp.zeros(shape, dtype=self.float_dtype(dtype), device=self.device)
 
-    def random(self, seed: int | None = None) -> HostRandom:
+    def random(self, seed: int | None = None) -> RandomSource:
         """A random-number source with ``permutation``, ``uniform`` and ``normal``."""
         return HostRandom(self, seed)
 
@@ -172,8 +186,18 @@ class Backend:
         """A work buffer for :meth:`adam_update` (the generic path needs none)."""
         return None
 
-    def adam_update(self, param: Array, grad: Array, m: Array, v: Array, scratch: Array | None,
-                    beta1: float, beta2: float, step_size: float, eps: float) -> None:
+    def adam_update(
+        self,
+        param: Array,
+        grad: Array,
+        m: Array,
+        v: Array,
+        scratch: Array | None,
+        beta1: float,
+        beta2: float,
+        step_size: float,
+        eps: float,
+    ) -> None:
         """One Adam step, in place on ``param``, ``m`` and ``v``::
 
             m <- beta1 m + (1 - beta1) g
@@ -209,7 +233,7 @@ class Backend:
             return x
         n, c, h, w = x.shape
         out = self.xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype, device=self.device)
-        out[:, :, pad:pad + h, pad:pad + w] = x
+        out[:, :, pad : pad + h, pad : pad + w] = x
         return out
 
     def im2col(self, x: Array, kh: int, kw: int, stride: int) -> Array:

@@ -42,7 +42,9 @@ class CupyBackend(Backend):
         cupy = cls.import_module()
         count, reason = _cuda_devices(cupy)
         if count == 0:
-            raise BackendError(f"backend 'cupy' needs a CUDA GPU, and none is usable on this machine ({reason})")
+            raise BackendError(
+                f"backend 'cupy' needs a CUDA GPU, and none is usable on this machine ({reason})"
+            )
         index = int(device) if device not in (None, "", "cuda") else 0
         if not 0 <= index < count:
             raise BackendError(f"cupy device {index} does not exist; this machine has {count} GPU(s)")

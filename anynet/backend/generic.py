@@ -13,7 +13,7 @@ from typing import Any
 
 from .base import Backend, BackendError
 
-__all__ = ["GenericBackend", "INSTALL_HINTS"]
+__all__ = ["INSTALL_HINTS", "GenericBackend"]
 
 #: install commands for the compliant libraries anynet tests against
 INSTALL_HINTS = {"array_api_strict": "pip install array-api-strict"}
@@ -33,8 +33,10 @@ class GenericBackend(Backend):
             return cls(module, info.default_device(), module, name=name)
         found = _find_device(module, devices, device)
         if found is None:
-            raise BackendError(f"{name} has no device {device!r}; it has {len(devices)}: "
-                               f"{', '.join(str(i) for i in range(len(devices)))} ({devices})")
+            raise BackendError(
+                f"{name} has no device {device!r}; it has {len(devices)}: "
+                f"{', '.join(str(i) for i in range(len(devices)))} ({devices})"
+            )
         return cls(module, found, module, name=name)
 
 
@@ -47,8 +49,10 @@ def _import_compliant(name: str) -> Any:
             raise BackendError(f"unknown backend {name!r}") from None
         raise BackendError(f"backend {name!r} is not installed ({exc}); install it with: {hint}") from None
     if not hasattr(module, "__array_namespace_info__"):
-        raise BackendError(f"unknown backend {name!r}: the module {name} does not implement "
-                           "the Array API standard (no __array_namespace_info__)")
+        raise BackendError(
+            f"unknown backend {name!r}: the module {name} does not implement "
+            "the Array API standard (no __array_namespace_info__)"
+        )
     return module
 
 

@@ -29,10 +29,11 @@ def _create(name: str, device: str | None) -> Backend:
     if cls is None:
         return GenericBackend.create(name, device)
     try:
-        return cls.create(device)  # type: ignore[attr-defined,no-any-return]
+        return cls.create(device)  # type: ignore[attr-defined]
     except ImportError as exc:
-        raise BackendError(f"backend {name!r} is not installed ({exc}); install it with: "
-                           f"{cls.install_hint}") from None
+        raise BackendError(
+            f"backend {name!r} is not installed ({exc}); install it with: {cls.install_hint}"
+        ) from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -61,8 +62,10 @@ def get_backend(spec: str | Backend | None = "auto") -> Backend:
     try:
         return _cached(name, device or None)
     except BackendError as exc:
-        raise BackendError(f"{exc}; choose one of {', '.join(KNOWN)}, 'cpu' or 'auto' "
-                           f"(usable here: {', '.join(available_backends()) or 'none'})") from None
+        raise BackendError(
+            f"{exc}; choose one of {', '.join(KNOWN)}, 'cpu' or 'auto' "
+            f"(usable here: {', '.join(available_backends()) or 'none'})"
+        ) from None
 
 
 def available_backends() -> list[str]:
@@ -127,4 +130,3 @@ def install_hint(name: str) -> str:
     """How to install the library behind backend ``name``."""
     cls = _CLASSES.get(name)
     return cls.install_hint if cls is not None else INSTALL_HINTS.get(name, f"pip install {name}")
-

@@ -14,8 +14,10 @@ __all__ = ["TorchBackend", "TorchRandom"]
 
 class TorchBackend(Backend):
     library = "torch"
-    install_hint = ("pip install torch --index-url https://download.pytorch.org/whl/cpu "
-                    "(the CPU build; see pytorch.org for CUDA builds)")
+    install_hint = (
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu "
+        "(the CPU build; see pytorch.org for CUDA builds)"
+    )
 
     @classmethod
     def import_module(cls) -> Any:
@@ -29,8 +31,10 @@ class TorchBackend(Backend):
         except RuntimeError as exc:
             raise BackendError(f"torch has no device {device!r} ({exc})") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise BackendError(f"backend 'torch:{device}' needs a CUDA GPU, and PyTorch sees none "
-                               "here; use 'torch' (CPU) instead")
+            raise BackendError(
+                f"backend 'torch:{device}' needs a CUDA GPU, and PyTorch sees none "
+                "here; use 'torch' (CPU) instead"
+            )
         from array_api_compat import torch as xp
 
         return cls(xp, dev, torch)
@@ -75,13 +79,19 @@ class TorchRandom:
         return torch.randperm(n, generator=self.generator, device=self.backend.device)
 
     def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array:
-        out = self.backend.module.rand(tuple(shape), generator=self.generator,
-                                       device=self.backend.device,
-                                       dtype=self.backend.float_dtype(dtype))
+        out = self.backend.module.rand(
+            tuple(shape),
+            generator=self.generator,
+            device=self.backend.device,
+            dtype=self.backend.float_dtype(dtype),
+        )
         return out * (high - low) + low if (low, high) != (0.0, 1.0) else out
 
     def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array:
-        out = self.backend.module.randn(tuple(shape), generator=self.generator,
-                                        device=self.backend.device,
-                                        dtype=self.backend.float_dtype(dtype))
+        out = self.backend.module.randn(
+            tuple(shape),
+            generator=self.generator,
+            device=self.backend.device,
+            dtype=self.backend.float_dtype(dtype),
+        )
         return out * std + mean if (mean, std) != (0.0, 1.0) else out

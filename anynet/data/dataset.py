@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,7 +124,7 @@ def load(name: str = "mnist", data_dir=None, download: bool = True, progress: bo
     info = dataset_info(name)
     paths = fetch(info.name, data_dir=data_dir, download=download, progress=progress,
                   base_url=base_url)
-    source = {
+    source: dict[str, Any] = {
         "files": {role: str(p) for role, p in paths.items()},
         "urls": {role: f.url for role, f in info.files.items()},
         "sha256": {role: f.sha256 for role, f in info.files.items()},

@@ -46,7 +46,7 @@ def save_grid(images, path, labels=None, classes=None, ncols: int = 10, zoom: in
     for k in range(n):
         r, c = divmod(k, ncols)
         x0, y0 = pad + c * (w + pad), pad + r * (h + caption + pad)
-        tile = Image.fromarray(arr[k]).resize((w, h), Image.NEAREST)
+        tile = Image.fromarray(arr[k]).resize((w, h), Image.Resampling.NEAREST)
         sheet.paste(tile, (x0, y0))
         if labels is not None:
             lab = labels[k]

@@ -26,7 +26,7 @@ import struct
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,8 +75,8 @@ class DataError(ValueError):
 class _Source(NamedTuple):
     """An open data file: its (decompressed) content and what is known of its size."""
 
-    stream: object  # binary file object: the decompressed content
-    raw: object  # the file on disk (its position = compressed bytes consumed)
+    stream: Any  # binary file object: the decompressed content
+    raw: Any  # the file on disk (its position = compressed bytes consumed)
     size: int | None  # bytes on disk; None when not a regular file
     gz: bool
 
@@ -144,7 +144,7 @@ def _idx_dims(stream, path: Path) -> tuple[int, ...]:
 def _read_into(stream, dims: tuple[int, ...]) -> tuple[np.ndarray, int]:
     """A new uint8 array of shape ``dims`` filled from ``stream`` in bounded chunks; bytes read."""
     buf = np.empty(dims, dtype=np.uint8)
-    view, got, n = memoryview(buf.reshape(-1)), 0, buf.size
+    view, got, n = memoryview(buf.reshape(-1)), 0, buf.size  # type: ignore[arg-type]
     while got < n:
         k = stream.readinto(view[got : got + _CHUNK])
         if not k:
@@ -274,12 +274,12 @@ def read_csv(path, num_classes: int | None = 10, offset: int = 0, pixels: int = 
             images.append(table[:, 1:].astype(np.uint8))
     if not labels:
         raise DataError(f"{path}: no data rows")
-    labels = np.concatenate(labels) - offset
-    _check_labels(labels, num_classes, path, offset)
+    label_array = np.concatenate(labels) - offset
+    _check_labels(label_array, num_classes, path, offset)
     pix = np.concatenate(images)
     side = int(round(pixels**0.5))
     shape = (len(pix), side, side) if side * side == pixels else (len(pix), pixels)
-    return pix.reshape(shape), labels
+    return pix.reshape(shape), label_array
 
 
 def _csv_lines(src: _Source, path: Path, width: int):

@@ -41,8 +41,21 @@ __all__ = [
 #: every layer class by the name stored in model files
 LAYERS: dict[str, type[Layer]] = {
     cls.__name__: cls
-    for cls in (Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, Dropout, Flatten,
-                Conv2D, MaxPool2D, AveragePool2D, GlobalAveragePooling2D, BatchNorm)
+    for cls in (
+        Dense,
+        ReLU,
+        LeakyReLU,
+        Sigmoid,
+        Tanh,
+        Softmax,
+        Dropout,
+        Flatten,
+        Conv2D,
+        MaxPool2D,
+        AveragePool2D,
+        GlobalAveragePooling2D,
+        BatchNorm,
+    )
 }
 
 

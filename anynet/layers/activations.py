@@ -12,7 +12,7 @@ from typing import Any
 from ..backend import Array
 from .base import Grads, Layer
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax", "softmax"]
+__all__ = ["LeakyReLU", "ReLU", "Sigmoid", "Softmax", "Tanh", "softmax"]
 
 
 def softmax(x: Array, xp: Any) -> Array:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backend import Array, Backend, Shape
 
-__all__ = ["Layer", "Grads"]
+__all__ = ["Grads", "Layer"]
 
 Grads = dict[str, Array]
 
@@ -45,16 +45,18 @@ class Layer:
         self.input_shape: Shape | None = None
 
     # ------------------------------------------------------------------ construction
-    def build(self, backend: Backend, input_shape: Shape, *, dtype=None,
-              rng: np.random.Generator | None = None) -> Shape:
+    def build(
+        self, backend: Backend, input_shape: Shape, *, dtype=None, rng: np.random.Generator | None = None
+    ) -> Shape:
         """Bind the layer to ``backend`` and create its parameters; returns the output shape."""
         self.backend, self.xp, self.dtype = backend, backend.xp, backend.float_dtype(dtype)
         self.input_shape = tuple(int(d) for d in input_shape)
         out = self.output_shape(self.input_shape)
         host = self.init_params(np.random.default_rng(0) if rng is None else rng)
         self.params = {name: backend.asarray(value, dtype=self.dtype) for name, value in host.items()}
-        self.buffers = {name: backend.asarray(value, dtype=self.dtype)
-                        for name, value in self.init_buffers().items()}
+        self.buffers = {
+            name: backend.asarray(value, dtype=self.dtype) for name, value in self.init_buffers().items()
+        }
         return out
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:

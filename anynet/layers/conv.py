@@ -25,7 +25,7 @@ import numpy as np
 from ..backend import Array
 from .base import Grads, Layer
 
-__all__ = ["Conv2D", "MAX_COLUMNS"]
+__all__ = ["MAX_COLUMNS", "Conv2D"]
 
 #: im2col buffers above this many elements are made a slice of the batch at a time (inference;
 #: a training batch keeps its columns for the backward pass)
@@ -57,12 +57,20 @@ class Conv2D(Layer):
         init: ``"he"`` (normal, std sqrt(2/fan_in)) or ``"glorot"`` (uniform); fan_in = C*k*k.
     """
 
-    def __init__(self, filters: int, kernel_size: int = 3, stride: int = 1, padding: str | int = "valid",
-                 use_bias: bool = True, init: str = "he"):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: str | int = "valid",
+        use_bias: bool = True,
+        init: str = "he",
+    ):
         super().__init__()
         if int(filters) < 1 or int(kernel_size) < 1 or int(stride) < 1:
-            raise ValueError(f"Conv2D needs filters, kernel_size and stride >= 1, got "
-                             f"{filters}, {kernel_size}, {stride}")
+            raise ValueError(
+                f"Conv2D needs filters, kernel_size and stride >= 1, got {filters}, {kernel_size}, {stride}"
+            )
         if init not in ("he", "glorot"):
             raise ValueError(f"unknown init {init!r}: use 'he' or 'glorot'")
         self.filters, self.kernel_size, self.stride = int(filters), int(kernel_size), int(stride)
@@ -70,13 +78,21 @@ class Conv2D(Layer):
         self.pad = _padding(padding, self.kernel_size)
 
     def get_config(self) -> dict:
-        return {"filters": self.filters, "kernel_size": self.kernel_size, "stride": self.stride,
-                "padding": self.padding, "use_bias": self.use_bias, "init": self.init}
+        return {
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "use_bias": self.use_bias,
+            "init": self.init,
+        }
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"Conv2D expects inputs (channels, height, width), got per-sample shape "
-                             f"{input_shape}; images are (1, 28, 28)")
+            raise ValueError(
+                f"Conv2D expects inputs (channels, height, width), got per-sample shape "
+                f"{input_shape}; images are (1, 28, 28)"
+            )
         _, h, w = input_shape
         k, s, p = self.kernel_size, self.stride, self.pad
         if h + 2 * p < k or w + 2 * p < k:
@@ -100,7 +116,7 @@ class Conv2D(Layer):
         if training or n * per_sample <= MAX_COLUMNS:
             return self._forward(x, training)
         step = max(1, MAX_COLUMNS // per_sample)
-        parts = [self._forward(x[lo:min(lo + step, n), ...], False)[0] for lo in range(0, n, step)]
+        parts = [self._forward(x[lo : min(lo + step, n), ...], False)[0] for lo in range(0, n, step)]
         return self.xp.concat(parts, axis=0), None
 
     def _forward(self, x: Array, training: bool) -> tuple[Array, Any]:
@@ -131,4 +147,4 @@ class Conv2D(Layer):
         k, p = self.kernel_size, self.pad
         dx = b.col2im(xp.matrix_transpose(w2) @ g, padded_shape, k, k, self.stride)
         _, h, w = self.input_shape
-        return (dx[:, :, p:p + h, p:p + w] if p else dx), grads
+        return (dx[:, :, p : p + h, p : p + w] if p else dx), grads

@@ -9,7 +9,7 @@ import numpy as np
 from ..backend import Array
 from .base import Grads, Layer
 
-__all__ = ["Dense", "INITS"]
+__all__ = ["INITS", "Dense"]
 
 INITS = ("he", "glorot", "lecun")
 

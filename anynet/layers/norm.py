@@ -44,8 +44,10 @@ class BatchNorm(Layer):
 
     def output_shape(self, input_shape):
         if len(input_shape) not in (1, 3):
-            raise ValueError(f"BatchNorm expects (features,) or (channels, height, width) inputs, "
-                             f"got per-sample shape {input_shape}")
+            raise ValueError(
+                f"BatchNorm expects (features,) or (channels, height, width) inputs, "
+                f"got per-sample shape {input_shape}"
+            )
         return tuple(input_shape)
 
     def _features(self) -> int:
@@ -77,15 +79,19 @@ class BatchNorm(Layer):
         var = xp.mean(centred * centred, axis=axes, keepdims=True)
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         xhat = centred * inv_std
-        self._update_running(xp.reshape(mean, (-1,)), xp.reshape(var, (-1,)), math.prod(x.shape) // x.shape[1])
+        self._update_running(
+            xp.reshape(mean, (-1,)), xp.reshape(var, (-1,)), math.prod(x.shape) // x.shape[1]
+        )
         return xhat * gamma + beta, (xhat, inv_std, axes, shape)
 
     def _update_running(self, mean: Array, var: Array, m: int) -> None:
         """New running statistics (new arrays: a concurrent inference pass keeps its own)."""
         unbiased = var * (m / max(m - 1, 1))
         keep = self.momentum
-        self.buffers = {"mean": keep * self.buffers["mean"] + (1.0 - keep) * mean,
-                        "var": keep * self.buffers["var"] + (1.0 - keep) * unbiased}
+        self.buffers = {
+            "mean": keep * self.buffers["mean"] + (1.0 - keep) * mean,
+            "var": keep * self.buffers["var"] + (1.0 - keep) * unbiased,
+        }
 
     def backward(self, ctx: Any, grad: Array, need_input_grad: bool = True) -> tuple[Array, Grads]:
         xp = self.xp

@@ -30,8 +30,10 @@ class _Pool2D(Layer):
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"{type(self).__name__} expects inputs (channels, height, width), "
-                             f"got per-sample shape {input_shape}")
+            raise ValueError(
+                f"{type(self).__name__} expects inputs (channels, height, width), "
+                f"got per-sample shape {input_shape}"
+            )
         c, h, w = input_shape
         p = self.pool_size
         if h < p or w < p:
@@ -44,16 +46,16 @@ class _Pool2D(Layer):
         p = self.pool_size
         ho, wo = h // p, w // p
         if (ho * p, wo * p) != (h, w):
-            x = x[:, :, :ho * p, :wo * p]
+            x = x[:, :, : ho * p, : wo * p]
         return self.xp.reshape(x, (n, c, ho, p, wo, p))
 
     def _uncrop(self, g: Array, shape: tuple) -> Array:
         """The gradient of the cropped input, put back in an array of the input's ``shape``."""
-        n, c, h, w = shape
+        _n, _c, _h, _w = shape
         if tuple(g.shape) == tuple(shape):
             return g
         out = self.xp.zeros(shape, dtype=g.dtype, device=self.backend.device)  # type: ignore[union-attr]
-        out[:, :, :g.shape[2], :g.shape[3]] = g
+        out[:, :, : g.shape[2], : g.shape[3]] = g
         return out
 
 
@@ -109,8 +111,10 @@ class GlobalAveragePooling2D(Layer):
 
     def output_shape(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"GlobalAveragePooling2D expects inputs (channels, height, width), "
-                             f"got per-sample shape {input_shape}")
+            raise ValueError(
+                f"GlobalAveragePooling2D expects inputs (channels, height, width), "
+                f"got per-sample shape {input_shape}"
+            )
         return (input_shape[0],)
 
     def forward(self, x: Array, training: bool = False) -> tuple[Array, Any]:

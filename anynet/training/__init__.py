@@ -12,14 +12,14 @@
 
 from ..models import MODEL_PRESETS
 from .callbacks import (
-                        Callback,
-                        CSVLogger,
-                        EarlyStopping,
-                        EpochLogger,
-                        ModelCheckpoint,
-                        ProgressBar,
-                        ReduceLROnPlateau,
-                        TerminateOnNaN,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    EpochLogger,
+    ModelCheckpoint,
+    ProgressBar,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
 )
 from .checkpoint import CheckpointError, read_checkpoint
 from .loop import TrainingDivergedError, fit

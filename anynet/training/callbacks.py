@@ -18,8 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "EpochLogger", "ModelCheckpoint", "ProgressBar",
-           "ReduceLROnPlateau", "TerminateOnNaN"]
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "EpochLogger",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]
 
 
 class Callback:
@@ -59,8 +67,10 @@ class _Monitor(Callback):
 
     def _value(self, logs: dict) -> float:
         if self.monitor not in logs:
-            raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, which is not among "
-                             f"{sorted(logs)}; pass validation_data to fit() to get val_* values")
+            raise ValueError(
+                f"{type(self).__name__} monitors {self.monitor!r}, which is not among "
+                f"{sorted(logs)}; pass validation_data to fit() to get val_* values"
+            )
         return float(logs[self.monitor])
 
     def _better(self, value: float) -> bool:
@@ -77,8 +87,15 @@ class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
     ``restore_best_weights`` (alias ``restore_best``) puts back the weights of the best epoch."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
-                 restore_best_weights: bool = True, mode: str = "auto", restore_best: bool | None = None):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+        mode: str = "auto",
+        restore_best: bool | None = None,
+    ):
         super().__init__(monitor, min_delta, mode)
         self.patience = int(patience)
         self.restore_best_weights = bool(restore_best_weights if restore_best is None else restore_best)
@@ -108,8 +125,12 @@ class EarlyStopping(_Monitor):
             network.set_weights(self.best_weights)
 
     def get_state(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-                "best_weights": self.best_weights}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "best_weights": self.best_weights,
+        }
 
     def set_state(self, state):
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], int(state["wait"])
@@ -121,8 +142,16 @@ class ReduceLROnPlateau(_Monitor):
     ``patience`` epochs (then wait ``cooldown`` epochs); never below ``min_lr``. It scales the
     optimizer's ``lr_scale``, so it composes with any schedule."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 5,
-                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0, mode: str = "auto"):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 5,
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        mode: str = "auto",
+    ):
         super().__init__(monitor, min_delta, mode)
         if not 0.0 < factor < 1.0:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
@@ -162,8 +191,14 @@ class ModelCheckpoint(_Monitor):
     every epoch, or with ``save_best_only`` only when ``monitor`` improved. ``path`` may hold
     ``{epoch}`` and log names, e.g. ``"ckpt/model-{epoch:02d}-{val_accuracy:.3f}.safetensors"``."""
 
-    def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto", min_delta: float = 0.0):
+    def __init__(
+        self,
+        path,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        min_delta: float = 0.0,
+    ):
         super().__init__(monitor, min_delta, mode)
         self.path, self.save_best_only = str(path), bool(save_best_only)
         self.saved: list[Path] = []
@@ -237,12 +272,16 @@ class TerminateOnNaN(Callback):
                 raise TrainingDivergedError(
                     f"training diverged: the running loss became {loss} at step {step + 1} of epoch "
                     f"{self._epoch + 1}; the learning rate (now {network.optimizer.lr:g}) is likely too "
-                    "high: lower it, or clip gradients (clip_norm=...)")
+                    "high: lower it, or clip gradients (clip_norm=...)"
+                )
 
 
 def _shown(logs: dict) -> dict:
-    return {k: (f"{v:.3g}" if k == "lr" else f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else v)
-            for k, v in logs.items() if k != "time"}
+    return {
+        k: (f"{v:.3g}" if k == "lr" else f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else v)
+        for k, v in logs.items()
+        if k != "time"
+    }
 
 
 class EpochLogger(Callback):
@@ -274,8 +313,14 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, network, epoch):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
-                        leave=True, file=self.file, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=self.steps,
+            desc=f"epoch {epoch + 1}/{self.epochs}",
+            unit="batch",
+            leave=True,
+            file=self.file,
+            dynamic_ncols=True,
+        )
         self._last = time.monotonic()
 
     def on_batch_end(self, network, step, running):

@@ -18,8 +18,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHECKPOINT_FILE", "CHECKPOINT_FORMAT", "CheckpointError", "checkpoint_exists",
-           "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "checkpoint_exists",
+    "read_checkpoint",
+    "write_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "anynet-checkpoint/1"
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -87,7 +93,9 @@ def read_checkpoint(directory) -> dict:
 
     path = Path(directory) / CHECKPOINT_FILE
     if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint there (train with checkpoint_dir={str(directory)!r} first)")
+        raise CheckpointError(
+            f"{path}: no checkpoint there (train with checkpoint_dir={str(directory)!r} first)"
+        )
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = json.loads((f.metadata() or {})[_KEY])

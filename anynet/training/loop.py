@@ -72,11 +72,14 @@ class _Guard:
             f"training diverged in epoch {epoch + 1}: the mean loss is {loss:.4g}, and {bad} of "
             f"{steps} steps had a loss that was NaN/inf or above {DIVERGENCE_FACTOR:g}x the first "
             f"step's ({first:.4g}). The learning rate (now {self.net.optimizer.lr:g}) is likely "
-            "too high: lower it (e.g. 10x), clip gradients (clip_norm=...), or check the inputs")
+            "too high: lower it (e.g. 10x), clip gradients (clip_norm=...), or check the inputs"
+        )
 
     def get_state(self) -> dict:
-        return {"threshold": None if self.threshold is None else float(self.threshold),
-                "bad": float(self.bad)}
+        return {
+            "threshold": None if self.threshold is None else float(self.threshold),
+            "bad": float(self.bad),
+        }
 
     def set_state(self, state: dict) -> None:
         b = self.net.backend
@@ -117,10 +120,26 @@ class _Run:
     extra: dict = field(default_factory=dict)
 
 
-def fit(net: Network, x, y, epochs: int = 10, batch_size: int | None = 128, validation_data=None,
-        shuffle: bool = True, seed: int | None = None, callbacks=(), augment=None, verbose=0,
-        initial_epoch: int = 0, class_weight=None, checkpoint_dir=None, checkpoint_every: int = 1,
-        checkpoint_steps: int | None = None, resume=False, random: str = "auto") -> dict:
+def fit(
+    net: Network,
+    x,
+    y,
+    epochs: int = 10,
+    batch_size: int | None = 128,
+    validation_data=None,
+    shuffle: bool = True,
+    seed: int | None = None,
+    callbacks=(),
+    augment=None,
+    verbose=0,
+    initial_epoch: int = 0,
+    class_weight=None,
+    checkpoint_dir=None,
+    checkpoint_every: int = 1,
+    checkpoint_steps: int | None = None,
+    resume=False,
+    random: str = "auto",
+) -> dict:
     """Train ``net``; returns its history (``loss``, ``accuracy``, ``val_*``, ``lr``, ``time``
     per epoch).
 
@@ -141,8 +160,9 @@ def fit(net: Network, x, y, epochs: int = 10, batch_size: int | None = 128, vali
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not 0 <= int(initial_epoch) < epochs:
         raise ValueError(f"initial_epoch must be in 0..{epochs - 1}, got {initial_epoch}")
-    run = _start(net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment,
-                 verbose, random)
+    run = _start(
+        net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment, verbose, random
+    )
     _configure(run, class_weight, checkpoint_dir, checkpoint_every, checkpoint_steps)
     run.epoch = int(initial_epoch)
     saved = _resume(run) if _should_resume(run, resume) else None
@@ -180,8 +200,9 @@ def _epochs(run: _Run) -> None:
             break
 
 
-def _start(net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment,
-           verbose, random) -> _Run:
+def _start(
+    net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment, verbose, random
+) -> _Run:
     """Check the arguments, build the network if needed and put the data on the device."""
     if not net.built:
         net.build(tuple(x.shape[1:]) if hasattr(x, "shape") else np.shape(x)[1:])
@@ -197,9 +218,21 @@ def _start(net, x, y, epochs, batch_size, validation_data, shuffle, seed, callba
         raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
     net.stop_training = False
     run_seed = net.seed + 1 if seed is None else int(seed)
-    return _Run(net, xd, targets, validation, min(bs, n), math.ceil(n / bs), int(epochs), run_seed,
-                random_mode(net.backend, random), augment, shuffle, _callbacks(callbacks, verbose),
-                guard=_Guard(net))
+    return _Run(
+        net,
+        xd,
+        targets,
+        validation,
+        min(bs, n),
+        math.ceil(n / bs),
+        int(epochs),
+        run_seed,
+        random_mode(net.backend, random),
+        augment,
+        shuffle,
+        _callbacks(callbacks, verbose),
+        guard=_Guard(net),
+    )
 
 
 def _configure(run: _Run, class_weight, checkpoint_dir, checkpoint_every, checkpoint_steps) -> None:
@@ -225,7 +258,9 @@ def _callbacks(callbacks, verbose) -> list[Callback]:
             raise TypeError(f"callbacks must be anynet.training.Callback objects, got {type(c).__name__}")
     level = int(verbose)
     if level not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}")
+        raise ValueError(
+            f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {verbose!r}"
+        )
     if level and not any(isinstance(c, (ProgressBar, EpochLogger)) for c in callbacks):
         stream = sys.stderr
         tty = bool(getattr(stream, "isatty", lambda: False)())
@@ -263,7 +298,7 @@ def _epoch_random(run: _Run) -> None:
         set_random_state(run.stream, pending.get("stream"))
         for i, layer in enumerate(run.net.layers):
             if str(i) in pending.get("layers", {}):
-                set_random_state(layer.random, pending["layers"][str(i)])
+                set_random_state(getattr(layer, "random", None), pending["layers"][str(i)])
 
 
 def _batches(run: _Run) -> tuple[Array, Array]:
@@ -297,13 +332,19 @@ def _steps(run: _Run) -> tuple[Array, Array]:
         loss_sum, correct = loss_sum + loss * (hi - lo), correct + hits
         run.sums, run.step = (loss_sum, correct), step + 1
         for c in run.callbacks:
-            c.on_batch_end(net, step, lambda s=hi, total=loss_sum, h=correct: (float(total) / s, float(h) / s))
+            c.on_batch_end(
+                net, step, lambda s=hi, total=loss_sum, h=correct: (float(total) / s, float(h) / s)
+            )
         if run.interrupted:
             raise KeyboardInterrupt
         if net.stop_training:
             break
-        if run.checkpoint_steps and run.checkpoint_dir is not None and \
-                (run.epoch * run.steps + run.step) % run.checkpoint_steps == 0 and run.step < run.steps:
+        if (
+            run.checkpoint_steps
+            and run.checkpoint_dir is not None
+            and (run.epoch * run.steps + run.step) % run.checkpoint_steps == 0
+            and run.step < run.steps
+        ):
             _save(run, "steps")
     return loss_sum, correct
 
@@ -316,23 +357,39 @@ def _state(run: _Run, reason: str) -> dict:
     from .. import __version__
 
     net = run.net
-    mid = 0 < run.step and not run.logged
+    mid = run.step > 0 and not run.logged
     state = {
-        "anynet_version": __version__, "reason": reason, "saved": datetime.now().isoformat(timespec="seconds"),
-        "config": net.get_config(), "weights": net.get_weights(), "optimizer": net.optimizer.state_dict(),
-        "epoch": run.epoch + (1 if run.logged else 0), "step": run.step if mid else 0,
-        "epochs": run.epochs, "steps_per_epoch": run.steps, "samples": int(run.x.shape[0]),
-        "batch_size": run.batch_size, "seed": run.seed, "shuffle": run.shuffle, "random": run.random,
+        "anynet_version": __version__,
+        "reason": reason,
+        "saved": datetime.now().isoformat(timespec="seconds"),
+        "config": net.get_config(),
+        "weights": net.get_weights(),
+        "optimizer": net.optimizer.state_dict(),
+        "epoch": run.epoch + (1 if run.logged else 0),
+        "step": run.step if mid else 0,
+        "epochs": run.epochs,
+        "steps_per_epoch": run.steps,
+        "samples": int(run.x.shape[0]),
+        "batch_size": run.batch_size,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        "random": run.random,
         "history": {k: [float(v) for v in vs] for k, vs in net.history.items()},
-        "info": net.info.to_metadata(), "guard": run.guard.get_state(),
+        "info": net.info.to_metadata(),
+        "guard": run.guard.get_state(),
         "callbacks": [{"type": type(c).__name__, "state": c.get_state()} for c in run.callbacks],
     }
     if mid:
+        assert run.sums is not None
         state["sums"] = [float(run.sums[0]), float(run.sums[1])]
         state["random_state"] = {
             "stream": get_random_state(run.stream),
-            "layers": {str(i): get_random_state(layer.random) for i, layer in enumerate(net.layers)
-                       if getattr(layer, "random", None) is not None}}
+            "layers": {
+                str(i): get_random_state(getattr(layer, "random", None))
+                for i, layer in enumerate(net.layers)
+                if getattr(layer, "random", None) is not None
+            },
+        }
     return state
 
 
@@ -348,8 +405,10 @@ def _should_resume(run: _Run, resume) -> bool:
     if resume == "auto":
         return checkpoint_exists(run.checkpoint_dir)
     if not checkpoint_exists(run.checkpoint_dir):
-        raise CheckpointError(f"no checkpoint to resume from in {run.checkpoint_dir} "
-                              "(resume='auto' starts afresh when there is none)")
+        raise CheckpointError(
+            f"no checkpoint to resume from in {run.checkpoint_dir} "
+            "(resume='auto' starts afresh when there is none)"
+        )
     return True
 
 
@@ -362,8 +421,10 @@ def _resume(run: _Run) -> list:
         raise CheckpointError(f"{run.checkpoint_dir}: the checkpoint holds another architecture")
     for key, have in (("samples", int(run.x.shape[0])), ("batch_size", run.batch_size)):
         if int(state[key]) != have:
-            raise CheckpointError(f"{run.checkpoint_dir}: the checkpoint was made with {key} "
-                                  f"{state[key]}, this run has {have}; resume with the same data and batch size")
+            raise CheckpointError(
+                f"{run.checkpoint_dir}: the checkpoint was made with {key} "
+                f"{state[key]}, this run has {have}; resume with the same data and batch size"
+            )
     net.set_weights(state["weights"])
     net.optimizer.load_state_dict(state["optimizer"])
     run.seed, run.shuffle, run.random = int(state["seed"]), bool(state["shuffle"]), state["random"]
@@ -393,15 +454,22 @@ def _save_on_interrupt(run: _Run) -> None:
     directory = run.checkpoint_dir or _interrupt_dir()
     try:
         _save(run, "interrupt", directory)
-    except Exception as exc:  # noqa: BLE001 - the interrupt matters more than the checkpoint
-        print(f"\nanynet: training interrupted; saving a checkpoint to {directory} failed: {exc}",
-              file=sys.stderr, flush=True)
+    except Exception as exc:
+        print(
+            f"\nanynet: training interrupted; saving a checkpoint to {directory} failed: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
         return
     where = f"epoch {run.epoch + 1}/{run.epochs}, step {run.step}/{run.steps}"
-    print(f"\nanynet: training interrupted ({where}); checkpoint saved to {directory}\n"
-          f"anynet: resume with fit(..., checkpoint_dir={str(directory)!r}, resume=True), "
-          f"anynet.train(..., checkpoint_dir={str(directory)!r}, resume=True) "
-          f"or: anynet train ... --checkpoint-dir {directory} --resume", file=sys.stderr, flush=True)
+    print(
+        f"\nanynet: training interrupted ({where}); checkpoint saved to {directory}\n"
+        f"anynet: resume with fit(..., checkpoint_dir={str(directory)!r}, resume=True), "
+        f"anynet.train(..., checkpoint_dir={str(directory)!r}, resume=True) "
+        f"or: anynet train ... --checkpoint-dir {directory} --resume",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _interrupt_dir() -> Path:
@@ -413,8 +481,10 @@ def _interrupt_dir() -> Path:
 def _deferred_sigint(run: _Run):
     """In the main thread, a first Ctrl-C lets the current step finish (so the checkpoint is
     consistent) and stops after it; a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
 

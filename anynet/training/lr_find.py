@@ -36,12 +36,16 @@ class LRFinderResult:
         except ImportError:
             from ..plots import PlotsUnavailableError
 
-            raise PlotsUnavailableError("the lr_find plot needs matplotlib: pip install 'anynet[plots]'") from None
+            raise PlotsUnavailableError(
+                "the lr_find plot needs matplotlib: pip install 'anynet[plots]'"
+            ) from None
         fig = Figure(figsize=(6, 4), layout="constrained")
         ax = fig.add_subplot()
         ax.semilogx(self.lrs, self.losses)
         if self.suggestion is not None:
-            ax.axvline(self.suggestion, color="tab:red", linestyle="--", label=f"suggested {self.suggestion:.2g}")
+            ax.axvline(
+                self.suggestion, color="tab:red", linestyle="--", label=f"suggested {self.suggestion:.2g}"
+            )
             ax.legend()
         ax.set(xlabel="learning rate", ylabel="loss (smoothed)", title="learning-rate range test")
         if path is not None:
@@ -50,9 +54,18 @@ class LRFinderResult:
         return fig
 
 
-def lr_find(net, x, y, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int = 100,
-            batch_size: int = 128, seed: int | None = None, smoothing: float = 0.98,
-            stop_factor: float = 4.0) -> LRFinderResult:
+def lr_find(
+    net,
+    x,
+    y,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    steps: int = 100,
+    batch_size: int = 128,
+    seed: int | None = None,
+    smoothing: float = 0.98,
+    stop_factor: float = 4.0,
+) -> LRFinderResult:
     """Run the range test on ``net`` (built if needed); its weights and optimizer state are
     unchanged afterwards. Stops early once the smoothed loss exceeds ``stop_factor`` times its
     minimum (losses are read every 10 steps)."""
@@ -67,12 +80,21 @@ def lr_find(net, x, y, start_lr: float = 1e-7, end_lr: float = 10.0, steps: int 
     weights, opt_state = net.get_weights(), net.optimizer.state_dict()
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
     try:
-        raw = _run(net, xd, targets, lrs, int(batch_size), net.seed + 2 if seed is None else seed, smoothing, stop_factor)
+        raw = _run(
+            net,
+            xd,
+            targets,
+            lrs,
+            int(batch_size),
+            net.seed + 2 if seed is None else seed,
+            smoothing,
+            stop_factor,
+        )
     finally:
         net.set_weights(weights)
         net.optimizer.load_state_dict(opt_state)
     smooth = _smoothed(raw, smoothing)
-    return LRFinderResult(lrs[:len(smooth)], smooth, _suggest(lrs[:len(smooth)], smooth))
+    return LRFinderResult(lrs[: len(smooth)], smooth, _suggest(lrs[: len(smooth)], smooth))
 
 
 def _run(net, xd, targets, lrs, batch_size, seed, smoothing, stop_factor) -> np.ndarray:
@@ -81,11 +103,13 @@ def _run(net, xd, targets, lrs, batch_size, seed, smoothing, stop_factor) -> np.
     bs = min(batch_size, n)
     per_pass = max(n // bs, 1)
     rng, order = HostRandom(net.backend, seed), None
-    pending, losses = [], []
+    pending: list = []
+    losses: list[float] = []
     for i, lr in enumerate(lrs):
         if i % per_pass == 0:
             order = rng.permutation(n)
-        idx = order[(i % per_pass) * bs:(i % per_pass + 1) * bs]
+        assert order is not None
+        idx = order[(i % per_pass) * bs : (i % per_pass + 1) * bs]
         net.optimizer.lr = float(lr)
         loss, _ = net.train_step(xp.take(xd, idx, axis=0), xp.take(targets, idx, axis=0))
         pending.append(loss)
@@ -115,6 +139,6 @@ def _suggest(lrs: np.ndarray, losses: np.ndarray) -> float | None:
     lowest = int(np.nanargmin(np.where(finite, losses, np.nan)))
     if lowest < 2:
         return float(lrs[lowest]) / 10
-    slope = np.gradient(losses[:lowest + 1], np.log10(lrs[:lowest + 1]))
+    slope = np.gradient(losses[: lowest + 1], np.log10(lrs[: lowest + 1]))
     best = float(lrs[int(np.argmin(slope))])
     return best if math.isfinite(best) else None

@@ -35,8 +35,13 @@ __all__ = ["STANDARD_AUGMENT", "TrainResult", "train"]
 
 #: ``augment="standard"``: mild distortions that keep characters readable (MNIST with the
 #: ``"mlp"`` preset, 15 epochs: 98.5 % -> 99.0 % test).
-STANDARD_AUGMENT = {"rotation": 10.0, "scale": 0.1, "translation": 1.5,
-                    "elastic_alpha": 20.0, "elastic_sigma": 4.0}
+STANDARD_AUGMENT = {
+    "rotation": 10.0,
+    "scale": 0.1,
+    "translation": 1.5,
+    "elastic_alpha": 20.0,
+    "elastic_sigma": 4.0,
+}
 
 
 @dataclass
@@ -81,11 +86,15 @@ class TrainResult:
             f"augment {t.augment or 'none'})",
         ]
         if self.history.get("val_accuracy"):
-            lines.append(f"validation accuracy {self.history['val_accuracy'][-1]:.2%} "
-                         f"(best {max(self.history['val_accuracy']):.2%})")
+            lines.append(
+                f"validation accuracy {self.history['val_accuracy'][-1]:.2%} "
+                f"(best {max(self.history['val_accuracy']):.2%})"
+            )
         if self.test is not None:
-            lines.append(f"test accuracy       {self.test['accuracy']:.2%} "
-                         f"(balanced {self.test['balanced_accuracy']:.2%}, loss {self.test['loss']:.4f})")
+            lines.append(
+                f"test accuracy       {self.test['accuracy']:.2%} "
+                f"(balanced {self.test['balanced_accuracy']:.2%}, loss {self.test['loss']:.4f})"
+            )
         if self.path is not None:
             lines.append(f"saved to   {self.path}")
         return "\n".join(lines)
@@ -114,9 +123,14 @@ def _resolve_data(dataset, data_dir, progress: bool) -> _Data:
         dataset = load(dataset, data_dir=data_dir, progress=progress)
     if hasattr(dataset, "train") and hasattr(dataset, "classes"):
         test = getattr(dataset, "test", None)
-        return _Data(getattr(dataset, "name", "dataset"), tuple(str(c) for c in dataset.classes),
-                     dataset.train.images, dataset.train.labels,
-                     None if test is None else test.images, None if test is None else test.labels)
+        return _Data(
+            getattr(dataset, "name", "dataset"),
+            tuple(str(c) for c in dataset.classes),
+            dataset.train.images,
+            dataset.train.labels,
+            None if test is None else test.images,
+            None if test is None else test.labels,
+        )
     if isinstance(dataset, (tuple, list)) and len(dataset) in (2, 4):
         x_train, y_train = np.asarray(to_numpy(dataset[0])), np.asarray(to_numpy(dataset[1]))
         x_test = y_test = None
@@ -126,8 +140,10 @@ def _resolve_data(dataset, data_dir, progress: bool) -> _Data:
             raise ValueError(f"y_train must be 1-D class indices, got shape {y_train.shape}")
         k = int(max(y_train.max(), -1 if y_test is None else y_test.max())) + 1
         return _Data("arrays", tuple(str(i) for i in range(k)), x_train, y_train, x_test, y_test)
-    raise TypeError("dataset must be a name such as 'mnist', an anynet.data.Dataset, or arrays "
-                    f"(x_train, y_train[, x_test, y_test]); got {type(dataset).__name__}")
+    raise TypeError(
+        "dataset must be a name such as 'mnist', an anynet.data.Dataset, or arrays "
+        f"(x_train, y_train[, x_test, y_test]); got {type(dataset).__name__}"
+    )
 
 
 def _limit_and_split(data: _Data, limit: int | None, validation, seed: int) -> None:
@@ -155,8 +171,10 @@ def _limit_and_split(data: _Data, limit: int | None, validation, seed: int) -> N
 def _make_optimizer(optimizer, lr, schedule, weight_decay, clip_norm=None) -> Optimizer:
     if isinstance(optimizer, Optimizer):
         if lr is not None or weight_decay or clip_norm is not None:
-            raise ValueError("lr / weight_decay / clip_norm apply to an optimizer given by name; "
-                             "set them on the optimizer object instead")
+            raise ValueError(
+                "lr / weight_decay / clip_norm apply to an optimizer given by name; "
+                "set them on the optimizer object instead"
+            )
         return optimizer
     kwargs: dict[str, Any] = {"schedule": get_schedule(schedule), "clip_norm": clip_norm}
     if lr is not None:
@@ -183,7 +201,9 @@ def _make_augment(augment) -> tuple[Callable | None, str | None]:
 
         return Augmenter(**STANDARD_AUGMENT), "standard"
     if not callable(augment):
-        raise TypeError(f"augment must be None, 'standard' or a callable (x, rng) -> x, got {type(augment).__name__}")
+        raise TypeError(
+            f"augment must be None, 'standard' or a callable (x, rng) -> x, got {type(augment).__name__}"
+        )
     return augment, repr(augment)
 
 
@@ -191,29 +211,48 @@ def _preset(model: str) -> dict[str, Any]:
     try:
         return MODEL_PRESETS[model]
     except KeyError:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_PRESETS)} "
-                         "or pass an anynet.Network") from None
+        raise ValueError(
+            f"unknown model {model!r}; choose one of {', '.join(MODEL_PRESETS)} or pass an anynet.Network"
+        ) from None
 
 
 def _build_model(model, data: _Data, settings: dict[str, Any]) -> tuple[Network, str]:
     """The network to train (a preset built here, or the Network given) and its name."""
-    opt = _make_optimizer(settings["optimizer"], settings["lr"], settings["schedule"],
-                          settings["weight_decay"], settings["clip_norm"])
+    opt = _make_optimizer(
+        settings["optimizer"],
+        settings["lr"],
+        settings["schedule"],
+        settings["weight_decay"],
+        settings["clip_norm"],
+    )
     if isinstance(model, Network):
         if settings["hidden"] is not None or settings["dropout"] is not None:
             raise ValueError("hidden / dropout describe a named model; the Network given is already built")
         if model.classes is None and (not model.built or model.num_outputs == len(data.classes)):
             model.classes = data.classes
-        if settings["optimizer"] != "adam" or settings["lr"] is not None or settings["weight_decay"] \
-                or settings["clip_norm"] is not None:
+        if (
+            settings["optimizer"] != "adam"
+            or settings["lr"] is not None
+            or settings["weight_decay"]
+            or settings["clip_norm"] is not None
+        ):
             model.use_optimizer(opt)
         return model, "custom"
     if not isinstance(model, str):
         raise TypeError(f"model must be a preset name or a Network, got {type(model).__name__}")
     _preset(model)  # a clear error for an unknown name
-    net = from_preset(model, len(data.classes), hidden=settings["hidden"], dropout=settings["dropout"],
-                      activation=settings["activation"], optimizer=opt, backend=settings["backend"],
-                      dtype=settings["dtype"], seed=settings["seed"], classes=data.classes)
+    net = from_preset(
+        model,
+        len(data.classes),
+        hidden=settings["hidden"],
+        dropout=settings["dropout"],
+        activation=settings["activation"],
+        optimizer=opt,
+        backend=settings["backend"],
+        dtype=settings["dtype"],
+        seed=settings["seed"],
+        classes=data.classes,
+    )
     return net, model
 
 
@@ -225,21 +264,42 @@ def _test_scores(net: Network, data: _Data) -> tuple[dict | None, np.ndarray | N
 
     y_pred = to_numpy(net.predict(data.x_test)).astype(np.int64)
     y_true = np.asarray(data.y_test, dtype=np.int64)
-    test = {**net.evaluate(data.x_test, data.y_test),
-            "balanced_accuracy": balanced_accuracy(y_true, y_pred, len(data.classes))}
+    test = {
+        **net.evaluate(data.x_test, data.y_test),
+        "balanced_accuracy": balanced_accuracy(y_true, y_pred, len(data.classes)),
+    }
     return test, y_true, y_pred
 
 
-def _summary(net: Network, model_name: str, batch_size: int, aug_name, seed: int, data: _Data,
-             n_val: int, seconds: float, y_true) -> TrainingSummary:
+def _summary(
+    net: Network,
+    model_name: str,
+    batch_size: int,
+    aug_name,
+    seed: int,
+    data: _Data,
+    n_val: int,
+    seconds: float,
+    y_true,
+) -> TrainingSummary:
     opt = net.optimizer
     return TrainingSummary(
-        model=model_name, epochs=len(net.history.get("loss", [])), batch_size=batch_size,
-        optimizer=type(opt).__name__, lr=opt.base_lr, schedule=opt.schedule_name,
-        weight_decay=opt.weight_decay, augment=aug_name, seed=seed, backend=net.backend.spec,
-        seconds=round(seconds, 2), train_samples=len(data.y_train), validation_samples=n_val,
+        model=model_name,
+        epochs=len(net.history.get("loss", [])),
+        batch_size=batch_size,
+        optimizer=type(opt).__name__,
+        lr=opt.base_lr,
+        schedule=opt.schedule_name,
+        weight_decay=opt.weight_decay,
+        augment=aug_name,
+        seed=seed,
+        backend=net.backend.spec,
+        seconds=round(seconds, 2),
+        train_samples=len(data.y_train),
+        validation_samples=n_val,
         test_samples=0 if y_true is None else len(y_true),
-        finished=datetime.now(timezone.utc).isoformat(timespec="seconds") if seconds else "")
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds") if seconds else "",
+    )
 
 
 def _record(net: Network, data: _Data, summary: TrainingSummary, history: dict, test: dict | None) -> None:
@@ -247,10 +307,13 @@ def _record(net: Network, data: _Data, summary: TrainingSummary, history: dict, 
     metrics = {f"test_{k}": v for k, v in (test or {}).items()}
     if history.get("val_accuracy"):
         metrics["val_accuracy"] = history["val_accuracy"][-1]
-    net.info = ModelInfo(dataset=data.name, preprocessing=Preprocessing.for_dataset(data.name),
-                         training=summary,
-                         history={k: [float(v) for v in vs] for k, vs in history.items()},
-                         metrics=metrics)
+    net.info = ModelInfo(
+        dataset=data.name,
+        preprocessing=Preprocessing.for_dataset(data.name),
+        training=summary,
+        history={k: [float(v) for v in vs] for k, vs in history.items()},
+        metrics=metrics,
+    )
 
 
 def train(
@@ -334,25 +397,53 @@ def train(
     epochs = int(preset.get("epochs", 10) if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    data = _resolve_data(dataset, data_dir, progress=verbose)
+    data = _resolve_data(dataset, data_dir, progress=bool(verbose))
     _limit_and_split(data, limit, validation, seed)
-    settings = dict(optimizer=optimizer, lr=lr, schedule=schedule, weight_decay=weight_decay,
-                    hidden=hidden, dropout=dropout, activation=activation, backend=backend,
-                    dtype=dtype, seed=seed, clip_norm=clip_norm)
+    settings = dict(
+        optimizer=optimizer,
+        lr=lr,
+        schedule=schedule,
+        weight_decay=weight_decay,
+        hidden=hidden,
+        dropout=dropout,
+        activation=activation,
+        backend=backend,
+        dtype=dtype,
+        seed=seed,
+        clip_norm=clip_norm,
+    )
     net, model_name = _build_model(model, data, settings)
     aug, aug_name = _make_augment(augment)
     n_val = 0 if data.y_val is None else len(data.y_val)
     # the record so far, so that checkpoints and ModelCheckpoint files describe themselves
-    _record(net, data, _summary(net, model_name, batch_size, aug_name, seed, data, n_val, 0.0, None),
-            net.history, None)
+    _record(
+        net,
+        data,
+        _summary(net, model_name, batch_size, aug_name, seed, data, n_val, 0.0, None),
+        net.history,
+        None,
+    )
     if verbose:
-        print(f"training {model_name} on {data.name} ({len(data.y_train)} train, {n_val} validation) "
-              f"with {net.backend.spec}, {_plural(epochs, 'epoch')}", flush=True)
+        print(
+            f"training {model_name} on {data.name} ({len(data.y_train)} train, {n_val} validation) "
+            f"with {net.backend.spec}, {_plural(epochs, 'epoch')}",
+            flush=True,
+        )
     start = time.perf_counter()
-    history = net.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                      validation_data=None if data.y_val is None else (data.x_val, data.y_val),
-                      augment=aug, verbose=verbose, callbacks=list(callbacks), seed=seed + 1,
-                      checkpoint_dir=checkpoint_dir, resume=resume, class_weight=class_weight)
+    history = net.fit(
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=None if data.y_val is None else (data.x_val, data.y_val),
+        augment=aug,
+        verbose=verbose,
+        callbacks=list(callbacks),
+        seed=seed + 1,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        class_weight=class_weight,
+    )
     seconds = time.perf_counter() - start
     test, y_true, y_pred = _test_scores(net, data)
     summary = _summary(net, model_name, batch_size, aug_name, seed, data, n_val, seconds, y_true)
@@ -363,6 +454,9 @@ def train(
 
         path = save_model(net, save)
     if verbose and test is not None:
-        print(f"test accuracy {test['accuracy']:.2%} (balanced {test['balanced_accuracy']:.2%}) "
-              f"after {seconds:.1f} s" + (f"; saved to {path}" if path else ""), flush=True)
+        print(
+            f"test accuracy {test['accuracy']:.2%} (balanced {test['balanced_accuracy']:.2%}) "
+            f"after {seconds:.1f} s" + (f"; saved to {path}" if path else ""),
+            flush=True,
+        )
     return TrainResult(net, history, test, data.name, data.classes, seconds, path, y_true, y_pred)

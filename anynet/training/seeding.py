@@ -66,8 +66,9 @@ def get_random_state(random: Any) -> dict | None:
     gen = getattr(random, "generator", None)
     if isinstance(gen, np.random.Generator):
         return {"kind": "pcg64", "state": gen.bit_generator.state}
-    if hasattr(gen, "get_state") and hasattr(gen, "set_state"):  # torch.Generator
-        return {"kind": "torch", "state": np.array(to_numpy(gen.get_state()))}
+    get_state = getattr(gen, "get_state", None)
+    if get_state is not None and hasattr(gen, "set_state"):  # torch.Generator
+        return {"kind": "torch", "state": np.array(to_numpy(get_state()))}
     return None
 
 

@@ -33,7 +33,9 @@ def class_weight_vector(class_weight, targets: Array, classes=None) -> np.ndarra
         names = {str(c): i for i, c in enumerate(classes or ())}
         w = np.ones(k)
         for key, value in class_weight.items():
-            index = names[str(key)] if str(key) in names and not isinstance(key, (int, np.integer)) else int(key)
+            index = (
+                names[str(key)] if str(key) in names and not isinstance(key, (int, np.integer)) else int(key)
+            )
             if not 0 <= index < k:
                 raise ValueError(f"class_weight names class {key!r}, outside 0..{k - 1}")
             w[index] = float(value)
