@@ -1103,6 +1103,32 @@ def worker_mem(args):
     return out
 
 
+def _cnn_data(args):
+    x, y, _, _ = load_mnist(args.data_dir)
+    return x[: args.cnn_samples], y[: args.cnn_samples]
+
+
+def worker_cnn(args):
+    """anynet's CNN preset against the same network in PyTorch eager, interleaved epochs."""
+    from cnn_contest import contest
+
+    x, y = _cnn_data(args)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    res = contest(x, y, args.cnn_rounds, log)
+    scale = MNIST_N / x.shape[0]
+    for r in res.values():
+        r["cpu_per_mnist_epoch"] = r["cpu_median"] * scale
+    return {"samples": int(x.shape[0]), "scaled_to": MNIST_N, "results": res}
+
+
+def worker_cnn_mem(args):
+    """Peak memory of one CNN epoch of ``--framework`` (anynet or torch), in this process."""
+    from cnn_contest import peak_memory
+
+    x, y = _cnn_data(args)
+    return peak_memory(args.framework, x, y)
+
+
 def worker_gpu(args):
     """CuPy and PyTorch CUDA at batch 128 and 8192, with the fraction of the matmul peak."""
     import numpy as np
@@ -1207,6 +1233,10 @@ def run_child(worker: str, threads: int, core: str | None, args, extra=()) -> di
         str(args.gd_iterations),
         "--other-steps",
         str(args.other_steps),
+        "--cnn-samples",
+        str(args.cnn_samples),
+        "--cnn-rounds",
+        str(args.cnn_rounds),
         *extra,
     ]
     if args.quick:
@@ -1498,6 +1528,55 @@ def targets(configs, mem):
     return out
 
 
+def run_cnn_contest(args, argv) -> int:
+    """``--cnn``: the time contest in one child, each framework's memory in its own child."""
+    print("[speed] CNN: anynet cnn preset vs PyTorch eager, 1 thread, interleaved", file=sys.stderr)
+    timing = run_child("cnn", 1, None, args)
+    memory = {fw: run_child("cnn-mem", 1, None, args, ["--framework", fw]) for fw in ("anynet", "torch")}
+    out_dir = Path(args.out) if args.out else ROOT / "benchmarks" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    record = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": machine_info(),
+        "loadavg": os.getloadavg(),
+        "timing": timing,
+        "memory": memory,
+    }
+    (out_dir / "speed-cnn.json").write_text(json.dumps(record, indent=1, default=float))
+    md = out_dir / "speed-cnn.md"
+    md.write_text(cnn_report(record))
+    print(md.read_text())
+    return 0
+
+
+def cnn_report(record: dict) -> str:
+    """The CNN contest as a short Markdown page."""
+    res = record["timing"]["results"]
+    an, pt = res["anynet cnn (numpy)"], res["PyTorch eager cnn"]
+    mem = {k: v["rss_delta"] / 2**20 for k, v in record["memory"].items()}
+    lines = [
+        "# CNN training speed and memory: anynet against PyTorch eager (CPU)\n",
+        f"`{record['command']}` on {record['date']}; load average {record['loadavg'][0]:.1f} at the end.\n",
+        "Network: 3 x (conv 3x3 same, batch norm, ReLU, max pool 2) with 32/64/128 channels, dense 256,"
+        " dropout 0.4, dense 10; Adam, batch 128, float32, one thread, same initial weights. "
+        f"{record['timing']['samples']:,} MNIST images per timed epoch, scaled to 60,000; epochs of the two "
+        "interleaved.\n",
+        "| | CPU s per MNIST epoch (median) | min | peak memory added (MiB) |",
+        "|---|---|---|---|",
+        f"| anynet (NumPy) | {an['cpu_per_mnist_epoch']:.1f} | "
+        f"{an['cpu_min'] * 60000 / record['timing']['samples']:.1f} | {mem['anynet']:.0f} |",
+        f"| PyTorch eager | {pt['cpu_per_mnist_epoch']:.1f} | "
+        f"{pt['cpu_min'] * 60000 / record['timing']['samples']:.1f} | {mem['torch']:.0f} |",
+        "",
+        f"**anynet / PyTorch: {an['cpu_median'] / pt['cpu_median']:.2f}x time, "
+        f"{mem['anynet'] / mem['torch']:.2f}x memory** (goal: at most 1.5x time, stretch 1.0x; memory no"
+        " more than PyTorch's).\n",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1522,6 +1601,13 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results; --quick: /tmp)")
     p.add_argument("--tag", default="", help="suffix for the result files: speed-cpu-TAG.md")
     p.add_argument("--report-from", default=None, help="rewrite the .md from an earlier run's .json")
+    p.add_argument(
+        "--cnn",
+        action="store_true",
+        help="only the CNN contest: anynet's cnn preset vs PyTorch eager (time, memory)",
+    )
+    p.add_argument("--cnn-samples", type=int, default=12_800, help="images per timed CNN epoch (scaled)")
+    p.add_argument("--cnn-rounds", type=int, default=3, help="timed CNN epochs per contestant")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--framework", default=None, help=argparse.SUPPRESS)
     p.add_argument("--subnormal", action="store_true", help=argparse.SUPPRESS)
@@ -1530,9 +1616,18 @@ def main(argv=None):
 
     if args.worker:
         sys.path.insert(0, str(ROOT))
-        fn = {"cpu": worker_cpu, "mem": worker_mem, "gpu": worker_gpu}[args.worker]
+        fn = {
+            "cpu": worker_cpu,
+            "mem": worker_mem,
+            "gpu": worker_gpu,
+            "cnn": worker_cnn,
+            "cnn-mem": worker_cnn_mem,
+        }[args.worker]
         print(json.dumps(fn(args), default=float))
         return 0
+
+    if args.cnn:
+        return run_cnn_contest(args, argv)
 
     if args.report_from:
         saved = json.loads(Path(args.report_from).read_text())

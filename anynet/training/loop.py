@@ -4,7 +4,8 @@ The training data go to the device once (through :mod:`anynet.inputs`); each epo
 an index permutation and a batch is an ``xp.take``. Loss and accuracy sums stay on the device
 and are read back once per epoch, with the divergence check's counter (see
 :class:`TrainingDivergedError`). Random numbers come from :mod:`.seeding` (one generator per
-epoch and stream, derived from the seed); checkpoints from :mod:`.checkpoint`.
+epoch and stream, derived from the seed); checkpoints from :mod:`.checkpoint`. With
+``distributed=``, each rank trains on its shard of every batch (:mod:`anynet.distributed`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backend import Array
-from .callbacks import Callback, EpochLogger, ProgressBar
+from .callbacks import Callback, CSVLogger, EpochLogger, ModelCheckpoint, ProgressBar
 from .checkpoint import (
     CheckpointError,
     checkpoint_exists,
@@ -117,7 +118,13 @@ class _Run:
     pending_random: dict | None = None  # generator positions to restore (mid-epoch resume)
     logged: bool = False  # the epoch's logs are in the history
     interrupted: bool = False
+    parallel: Any = None  # an anynet.distributed.DataParallel, when distributed
     extra: dict = field(default_factory=dict)
+
+    @property
+    def is_main(self) -> bool:
+        """The process that prints and writes files (rank 0; the only one when not distributed)."""
+        return self.parallel is None or self.parallel.comm.is_main
 
 
 def fit(
@@ -139,6 +146,7 @@ def fit(
     checkpoint_steps: int | None = None,
     resume=False,
     random: str = "auto",
+    distributed=None,
 ) -> dict:
     """Train ``net``; returns its history (``loss``, ``accuracy``, ``val_*``, ``lr``, ``time``
     per epoch).
@@ -155,6 +163,10 @@ def fit(
     every ``checkpoint_steps`` steps, if given) and when interrupted by Ctrl-C; ``resume=True``
     continues from it (``"auto"``: when one exists). Raises :class:`TrainingDivergedError` when
     the loss becomes NaN/inf or explodes.
+
+    ``distributed``: ``"mpi"``, ``"nccl"`` or an :class:`anynet.distributed.Communicator`:
+    each rank trains on its shard of every ``batch_size`` batch (the global batch) and the
+    gradients are averaged; rank 0 alone prints and writes checkpoints (see ``docs/cluster.md``).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -164,13 +176,16 @@ def fit(
         net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment, verbose, random
     )
     _configure(run, class_weight, checkpoint_dir, checkpoint_every, checkpoint_steps)
+    _distribute(run, distributed)
     run.epoch = int(initial_epoch)
     saved = _resume(run) if _should_resume(run, resume) else None
+    if run.parallel is not None:
+        run.parallel.sync_parameters(net)
     for c in run.callbacks:
         c.on_train_begin(net, epochs, run.steps)
     if saved is not None:
         _restore_callbacks(run.callbacks, saved)
-    with _deferred_sigint(run):
+    with _deferred_sigint(run), _fail_fast(run):
         try:
             _epochs(run)
         except KeyboardInterrupt:
@@ -192,7 +207,7 @@ def _epochs(run: _Run) -> None:
             c.on_epoch_end(net, run.epoch, logs)
         run.epoch, run.step, run.sums, run.logged = run.epoch + 1, 0, None, False
         last = net.stop_training or run.epoch == run.epochs
-        if run.checkpoint_dir is not None and (last or run.epoch % run.checkpoint_every == 0):
+        if run.checkpoint_dir is not None and (last or run.epoch % run.checkpoint_every == 0) and run.is_main:
             _save(run, "epoch")
         if run.interrupted:
             raise KeyboardInterrupt
@@ -251,6 +266,31 @@ def _configure(run: _Run, class_weight, checkpoint_dir, checkpoint_every, checkp
     run.checkpoint_steps = None if checkpoint_steps is None else int(checkpoint_steps)
 
 
+def _distribute(run: _Run, distributed) -> None:
+    """Set up data parallelism: a communicator, and rank 0 alone printing and writing files."""
+    from ..distributed import DataParallel, get_communicator
+
+    comm = get_communicator(distributed)
+    if comm is None:
+        return
+    run.parallel = DataParallel(comm)
+    run.parallel.check_batch(run.batch_size)
+    if not comm.is_main:
+        quiet = (ProgressBar, EpochLogger, ModelCheckpoint, CSVLogger)
+        run.callbacks = [c for c in run.callbacks if not isinstance(c, quiet)]
+
+
+@contextmanager
+def _fail_fast(run: _Run):
+    """Distributed: an error on one rank stops them all (a divergence, seen alike by every
+    rank, propagates as it is)."""
+    if run.parallel is None:
+        yield
+        return
+    with run.parallel.fail_fast(passthrough=(TrainingDivergedError,)):
+        yield
+
+
 def _callbacks(callbacks, verbose) -> list[Callback]:
     callbacks = list(callbacks)
     for c in callbacks:
@@ -280,8 +320,13 @@ def _epoch(run: _Run) -> dict:
     seen = min(run.step * run.batch_size, run.x.shape[0])
     logs = {"loss": float(loss_sum) / seen, "accuracy": float(correct) / seen}
     run.guard.check(logs["loss"], run.epoch, run.step)
+    if run.parallel is not None:
+        run.parallel.end_epoch(net)
     if run.validation is not None:
-        v = net.evaluate_on_device(*run.validation)
+        if run.parallel is not None:
+            v = run.parallel.evaluate(net, *run.validation)
+        else:
+            v = net.evaluate_on_device(*run.validation)
         logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
     logs["lr"] = net.optimizer.lr
     logs["time"] = time.perf_counter() - start
@@ -293,8 +338,10 @@ def _epoch_random(run: _Run) -> None:
     run.stream = epoch_random(run.net, run.seed, run.epoch, run.random)
     n = run.x.shape[0]
     run.order = run.stream.permutation(n) if run.shuffle and run.batch_size < n else None
+    if run.parallel is not None:  # the same shuffle everywhere, per-rank augmentation and dropout
+        run.stream = run.parallel.reseed(run.net, run.seed, run.epoch, run.random, run.stream)
     pending, run.pending_random = run.pending_random, None
-    if pending:
+    if pending and run.is_main:  # the checkpoint holds rank 0's generator positions
         set_random_state(run.stream, pending.get("stream"))
         for i, layer in enumerate(run.net.layers):
             if str(i) in pending.get("layers", {}):
@@ -313,21 +360,31 @@ def _batches(run: _Run) -> tuple[Array, Array]:
         net.loss = base_loss
 
 
+def _batch(run: _Run, lo: int, hi: int) -> tuple[Array, Array]:
+    """Samples ``lo:hi`` of the epoch's order (this rank's shard of them, when distributed)."""
+    xp = run.net.xp
+    if run.parallel is not None:
+        lo, hi = run.parallel.shard(lo, hi)
+    if run.order is None:
+        return run.x[lo:hi, ...], run.targets[lo:hi, ...]
+    idx = run.order[lo:hi]
+    return xp.take(run.x, idx, axis=0), xp.take(run.targets, idx, axis=0)
+
+
 def _steps(run: _Run) -> tuple[Array, Array]:
-    net, xp, bs, n = run.net, run.net.xp, run.batch_size, run.x.shape[0]
+    net, bs, n = run.net, run.batch_size, run.x.shape[0]
     zero = net.backend.zeros((), dtype=net.dtype)
     loss_sum, correct = run.sums if run.sums is not None else (zero, zero)
     for step in range(run.step, run.steps):
         lo, hi = step * bs, min((step + 1) * bs, n)
-        if run.order is None:
-            xb, tb = run.x[lo:hi, ...], run.targets[lo:hi, ...]
-        else:
-            idx = run.order[lo:hi]
-            xb, tb = xp.take(run.x, idx, axis=0), xp.take(run.targets, idx, axis=0)
+        xb, tb = _batch(run, lo, hi)
         if run.augment is not None:
             xb = run.augment(xb, run.stream)
         net.optimizer.start_step(run.epoch * run.steps + step, run.epochs * run.steps)
-        loss, hits = net.train_step(xb, tb)
+        if run.parallel is None:
+            loss, hits = net.train_step(xb, tb)
+        else:  # the global batch's loss and hits, the same on every rank
+            loss, hits = run.parallel.train_step(net, xb, tb, hi - lo)
         run.guard.observe(loss)
         loss_sum, correct = loss_sum + loss * (hi - lo), correct + hits
         run.sums, run.step = (loss_sum, correct), step + 1
@@ -344,6 +401,7 @@ def _steps(run: _Run) -> tuple[Array, Array]:
             and run.checkpoint_dir is not None
             and (run.epoch * run.steps + run.step) % run.checkpoint_steps == 0
             and run.step < run.steps
+            and run.is_main
         ):
             _save(run, "steps")
     return loss_sum, correct
@@ -451,6 +509,8 @@ def _restore_callbacks(callbacks: list[Callback], saved: list) -> None:
 
 def _save_on_interrupt(run: _Run) -> None:
     """Ctrl-C: save where the run stands and say how to continue it."""
+    if not run.is_main:
+        return
     directory = run.checkpoint_dir or _interrupt_dir()
     try:
         _save(run, "interrupt", directory)

@@ -58,6 +58,8 @@ class TrainResult:
         seconds: wall time of the training loop.
         path: where the model was saved (``None`` when ``save`` was not given).
         test_labels, test_predictions: host int64 arrays, for reports and plots.
+        rank, world_size: this process's rank and the number of ranks (``distributed=``;
+            only rank 0 prints, saves and should report).
     """
 
     model: Network
@@ -69,6 +71,8 @@ class TrainResult:
     path: Path | None = None
     test_labels: np.ndarray | None = field(default=None, repr=False)
     test_predictions: np.ndarray | None = field(default=None, repr=False)
+    rank: int = 0
+    world_size: int = 1
 
     def __iter__(self):
         yield self.model
@@ -342,6 +346,7 @@ def train(
     resume=False,
     class_weight=None,
     clip_norm: float | None = None,
+    distributed=None,
 ) -> TrainResult:
     """Train a model on a dataset and evaluate it on the test split.
 
@@ -385,19 +390,29 @@ def train(
         class_weight: ``"balanced"``, ``{class: weight}`` or one weight per class, applied to
             each training sample's loss.
         clip_norm: clip the global gradient norm of each step to this (optimizer by name only).
+        distributed: ``"mpi"`` or ``"nccl"`` (under ``mpiexec -n N``) or an
+            :class:`anynet.distributed.Communicator`: data-parallel training, each rank on its
+            shard of every ``batch_size`` batch; rank 0 alone prints and saves. See
+            ``docs/cluster.md``.
 
     Returns:
         A :class:`TrainResult`; ``model, history = train(...)`` unpacks it.
     """
+    from ..distributed.comm import get_communicator, rank_backend, rank_zero_first
+
+    comm = get_communicator(distributed)
+    if comm is not None and not comm.is_main:
+        verbose, save = 0, None  # rank 0 alone prints and writes files
     if not isinstance(model, Network):
-        backend = get_backend(backend)  # an unknown or unusable backend fails before any loading
+        backend = get_backend(rank_backend(backend, comm))  # fails before any loading
     preset = _preset(model) if isinstance(model, str) else {}
     if lr is None and "lr" in preset and str(optimizer).lower() in ("adam", "adamw"):
         lr = preset["lr"]
     epochs = int(preset.get("epochs", 10) if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    data = _resolve_data(dataset, data_dir, progress=bool(verbose))
+    with rank_zero_first(comm):  # one download, not one per rank
+        data = _resolve_data(dataset, data_dir, progress=bool(verbose))
     _limit_and_split(data, limit, validation, seed)
     settings = dict(
         optimizer=optimizer,
@@ -426,7 +441,8 @@ def train(
     if verbose:
         print(
             f"training {model_name} on {data.name} ({len(data.y_train)} train, {n_val} validation) "
-            f"with {net.backend.spec}, {_plural(epochs, 'epoch')}",
+            f"with {net.backend.spec}, {_plural(epochs, 'epoch')}"
+            + (f", {comm.size} ranks ({comm.name})" if comm is not None else ""),
             flush=True,
         )
     start = time.perf_counter()
@@ -443,6 +459,7 @@ def train(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         class_weight=class_weight,
+        distributed=comm,
     )
     seconds = time.perf_counter() - start
     test, y_true, y_pred = _test_scores(net, data)
@@ -459,4 +476,5 @@ def train(
             f"after {seconds:.1f} s" + (f"; saved to {path}" if path else ""),
             flush=True,
         )
-    return TrainResult(net, history, test, data.name, data.classes, seconds, path, y_true, y_pred)
+    ranks = (0, 1) if comm is None else (comm.rank, comm.size)
+    return TrainResult(net, history, test, data.name, data.classes, seconds, path, y_true, y_pred, *ranks)

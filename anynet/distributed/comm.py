@@ -1,0 +1,243 @@
+"""Communicators: what data-parallel training needs from a process group.
+
+A :class:`Communicator` sums one device buffer across ranks (:meth:`~Communicator.allreduce`,
+once per step: the fused gradients), broadcasts one from rank 0
+(:meth:`~Communicator.broadcast`), sums a few host numbers (:meth:`~Communicator.allreduce_host`,
+once per epoch), broadcasts a small Python object, and stops every rank when one fails
+(:meth:`~Communicator.abort`). Implementations: :class:`LocalCommunicator` (one process),
+:class:`ThreadCommunicator` (several ranks as threads of one process: tests and the NCCL
+interface without a GPU), :class:`~anynet.distributed.mpi.MPICommunicator` and
+:class:`~anynet.distributed.nccl.NCCLCommunicator`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import numpy as np
+
+from ..backend import Array, Backend
+
+__all__ = [
+    "Communicator",
+    "DistributedError",
+    "LocalCommunicator",
+    "ThreadCommunicator",
+    "get_communicator",
+    "local_rank_from_env",
+    "rank_backend",
+    "rank_zero_first",
+    "thread_group",
+]
+
+#: environment variables launchers set to a process's rank on its node (first found wins)
+LOCAL_RANK_VARS = (
+    "ANYNET_LOCAL_RANK",
+    "MPI_LOCALRANKID",  # MPICH / Hydra
+    "OMPI_COMM_WORLD_LOCAL_RANK",  # Open MPI
+    "SLURM_LOCALID",  # srun
+    "LOCAL_RANK",  # torchrun and others
+)
+
+
+class DistributedError(RuntimeError):
+    """A process group could not be set up, or another rank failed."""
+
+
+def local_rank_from_env(rank: int) -> int:
+    """This process's rank on its machine, from the launcher's environment (else ``rank``)."""
+    for var in LOCAL_RANK_VARS:
+        value = os.environ.get(var, "")
+        if value.strip().isdigit():
+            return int(value)
+    return rank
+
+
+class Communicator:
+    """A group of ``size`` ranks; this process is ``rank`` (``local_rank`` on its machine)."""
+
+    name = "local"
+    rank = 0
+    size = 1
+    local_rank = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one that prints and writes files."""
+        return self.rank == 0
+
+    def allreduce(self, buffer: Array, backend: Backend) -> Array:
+        """The element-wise sum of ``buffer`` (1-D) over all ranks, on ``backend``'s device
+        (possibly ``buffer`` itself, summed in place)."""
+        return buffer
+
+    def broadcast(self, buffer: Array, backend: Backend) -> Array:
+        """Rank 0's ``buffer`` (1-D), on every rank."""
+        return buffer
+
+    def allreduce_host(self, values) -> np.ndarray:
+        """The sum over ranks of a few host float64 numbers."""
+        return np.asarray(values, dtype=np.float64).copy()
+
+    def bcast_object(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` (small, JSON-like) on every rank."""
+        return obj
+
+    def barrier(self) -> None:
+        """Wait until every rank gets here."""
+
+    def abort(self, message: str, code: int = 1) -> NoReturn:
+        """Stop every rank of the group, after printing ``message`` on this one."""
+        raise DistributedError(message)
+
+    def describe(self) -> str:
+        return f"{self.name}, rank {self.rank} of {self.size}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rank={self.rank}, size={self.size})"
+
+
+class LocalCommunicator(Communicator):
+    """One process: every collective is the identity."""
+
+
+class _Group:
+    """State shared by the ranks of a :func:`thread_group`."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.barrier = threading.Barrier(size)
+        self.slots: list[Any] = [None] * size
+        self.failure: str | None = None
+
+
+class ThreadCommunicator(Communicator):
+    """Rank ``rank`` of a group of threads in one process (see :func:`thread_group`).
+
+    Sums are taken on the host in rank order, so every rank gets bit-identical results, as MPI
+    gives with two ranks. Used by the tests, and to run the NCCL code path without a GPU.
+    """
+
+    name = "threads"
+
+    def __init__(self, group: _Group, rank: int):
+        self.group, self.rank, self.size, self.local_rank = group, rank, group.size, rank
+
+    def _wait(self) -> None:
+        try:
+            self.group.barrier.wait()
+        except threading.BrokenBarrierError:
+            raise DistributedError(
+                f"rank {self.rank}: another rank failed ({self.group.failure or 'unknown error'})"
+            ) from None
+
+    def _exchange(self, value: Any) -> list[Any]:
+        """Every rank's ``value``, in rank order."""
+        self.group.slots[self.rank] = value
+        self._wait()
+        values = list(self.group.slots)
+        self._wait()  # nobody overwrites a slot before everyone has read them all
+        return values
+
+    def allreduce(self, buffer: Array, backend: Backend) -> Array:
+        parts = self._exchange(np.array(backend.to_host(buffer), copy=True))
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total += part
+        return backend.asarray(total, dtype=buffer.dtype)
+
+    def broadcast(self, buffer: Array, backend: Backend) -> Array:
+        root = self._exchange(np.array(backend.to_host(buffer), copy=True))[0]
+        return backend.asarray(root, dtype=buffer.dtype)
+
+    def allreduce_host(self, values) -> np.ndarray:
+        parts = self._exchange(np.asarray(values, dtype=np.float64))
+        return np.sum(parts, axis=0)
+
+    def bcast_object(self, obj: Any) -> Any:
+        return self._exchange(obj)[0]
+
+    def barrier(self) -> None:
+        self._wait()
+
+    def abort(self, message: str, code: int = 1) -> NoReturn:
+        self.group.failure = message
+        self.group.barrier.abort()
+        raise DistributedError(message)
+
+
+def thread_group(size: int) -> list[ThreadCommunicator]:
+    """``size`` communicators, one per rank, for ranks run as threads of this process."""
+    if int(size) < 1:
+        raise ValueError(f"a group needs at least one rank, got {size}")
+    group = _Group(int(size))
+    return [ThreadCommunicator(group, r) for r in range(int(size))]
+
+
+def get_communicator(distributed) -> Communicator | None:
+    """The communicator for the ``distributed=`` option: ``None``/``False`` (none),
+    ``"mpi"``, ``"nccl"`` (NCCL for the gradients, MPI to start and steer), ``"local"`` (one
+    process; the same code path), or a :class:`Communicator`."""
+    if distributed is None or distributed is False:
+        return None
+    if isinstance(distributed, Communicator):
+        return distributed
+    kind = str(distributed).lower()
+    if kind == "local":
+        return LocalCommunicator()
+    if kind == "mpi":
+        from .mpi import MPICommunicator
+
+        return MPICommunicator.world()
+    if kind == "nccl":
+        from .mpi import MPICommunicator
+        from .nccl import NCCLCommunicator
+
+        return NCCLCommunicator.create(MPICommunicator.world())
+    raise ValueError(
+        f"distributed must be None, 'mpi', 'nccl', 'local' or a Communicator, got {distributed!r}"
+    )
+
+
+def say(comm: Communicator, message: str) -> None:
+    """Print ``message`` to stderr on rank 0 only."""
+    if comm.is_main:
+        print(f"anynet: {message}", file=sys.stderr, flush=True)
+
+
+def rank_backend(spec, comm: Communicator | None):
+    """The backend spec for this rank: on a machine with GPUs, ``"auto"`` and ``"cupy"`` become
+    GPU ``local_rank % device_count``; NCCL needs CuPy."""
+    if comm is None or not isinstance(spec, str):
+        return spec
+    from ..backend.cupy import CupyBackend
+
+    name = spec.strip().lower()
+    if comm.name == "nccl" and name not in ("auto", "cupy") and not name.startswith("cupy:"):
+        raise DistributedError(f"distributed='nccl' trains on CuPy (backend 'auto' or 'cupy'), not {spec!r}")
+    count = CupyBackend.device_count() if name in ("auto", "cupy") else 0
+    return f"cupy:{comm.local_rank % count}" if count and comm.size > 1 else spec
+
+
+@contextmanager
+def rank_zero_first(comm: Communicator | None) -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. downloads a data set), then the others; an error on
+    any rank stops them all."""
+    if comm is None or comm.size == 1:
+        yield
+        return
+    try:
+        if not comm.is_main:
+            comm.barrier()
+        yield
+        if comm.is_main:
+            comm.barrier()
+    except DistributedError:
+        raise
+    except BaseException as exc:
+        comm.abort(f"{type(exc).__name__}: {exc} (stopping all {comm.size} ranks)")

@@ -1,0 +1,123 @@
+"""NCCL through CuPy (``cupy.cuda.nccl``): data-parallel training on several GPUs.
+
+One process per GPU, started by an MPI launcher (``mpiexec -n 4 anynet train --distributed
+nccl``): MPI (the *control* communicator) hands NCCL's unique id from rank 0 to the others and
+carries the once-per-epoch host numbers and the failure handling; NCCL sums the fused gradient
+buffer on the GPU, on CuPy's current stream, with no host synchronisation per step. Rank ``r``
+uses GPU ``local_rank % device_count`` of its machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import numpy as np
+
+from ..backend import Array, Backend
+from .comm import Communicator, DistributedError
+
+__all__ = ["NCCLCommunicator", "import_nccl"]
+
+INSTALL_HINT = (
+    "distributed='nccl' needs CuPy with NCCL on a machine with CUDA GPUs: pip install "
+    "'anynet[gpu,mpi]' (cupy-cuda12x ships NCCL support; check with "
+    "python -c 'from cupy.cuda import nccl; print(nccl.available)'). Without GPUs use "
+    "distributed='mpi'"
+)
+
+
+def import_nccl() -> Any:
+    """``cupy.cuda.nccl``, or a :class:`DistributedError` saying what is missing."""
+    try:
+        import cupy
+        from cupy.cuda import nccl
+    except ImportError as exc:
+        raise DistributedError(f"{INSTALL_HINT} (import failed: {exc})") from None
+    if not getattr(nccl, "available", True):
+        raise DistributedError(f"{INSTALL_HINT} (CuPy was built without NCCL)")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        raise DistributedError(f"{INSTALL_HINT} (no usable CUDA device: {exc})") from None
+    if count < 1:
+        raise DistributedError(f"{INSTALL_HINT} (no CUDA device found)")
+    return nccl
+
+
+def _cupy_pointer(buffer: Array) -> int:
+    return buffer.data.ptr
+
+
+def _cupy_stream() -> int:
+    import cupy
+
+    return cupy.cuda.get_current_stream().ptr
+
+
+class NCCLCommunicator(Communicator):
+    """NCCL for device buffers, ``control`` (an MPI or any communicator) for the rest.
+
+    ``nccl``, ``pointer`` and ``stream`` default to CuPy's NCCL module, a CuPy array's device
+    pointer and the current stream's handle; the tests pass stand-ins to run this without a GPU.
+    """
+
+    name = "nccl"
+
+    def __init__(
+        self,
+        control: Communicator,
+        nccl: Any,
+        pointer: Callable[[Array], Any] = _cupy_pointer,
+        stream: Callable[[], Any] = _cupy_stream,
+    ):
+        self.control, self.nccl, self.pointer, self.stream = control, nccl, pointer, stream
+        self.rank, self.size, self.local_rank = control.rank, control.size, control.local_rank
+        uid = control.bcast_object(nccl.get_unique_id() if control.is_main else None)
+        self.comm = nccl.NcclCommunicator(self.size, uid, self.rank)
+
+    @classmethod
+    def create(cls, control: Communicator) -> NCCLCommunicator:
+        """Pick this rank's GPU (``local_rank % device_count``) and join the NCCL group."""
+        nccl = import_nccl()
+        import cupy
+
+        cupy.cuda.Device(control.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
+        return cls(control, nccl)
+
+    @property
+    def device_index(self) -> int:
+        return self.local_rank
+
+    def describe(self) -> str:
+        version = getattr(self.nccl, "get_version", lambda: "?")()
+        return f"NCCL {version} (control: {self.control.describe()})"
+
+    def _dtype(self, buffer: Array) -> Any:
+        name = np.dtype(str(buffer.dtype)).name
+        table = {"float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64"}
+        if name not in table:
+            raise DistributedError(f"NCCL buffers must be float32 or float64, got {name}")
+        return getattr(self.nccl, table[name])
+
+    def allreduce(self, buffer: Array, backend: Backend) -> Array:
+        ptr, count = self.pointer(buffer), int(buffer.shape[0])
+        self.comm.allReduce(ptr, ptr, count, self._dtype(buffer), self.nccl.NCCL_SUM, self.stream())
+        return buffer
+
+    def broadcast(self, buffer: Array, backend: Backend) -> Array:
+        ptr, count = self.pointer(buffer), int(buffer.shape[0])
+        self.comm.bcast(ptr, count, self._dtype(buffer), 0, self.stream())
+        return buffer
+
+    def allreduce_host(self, values) -> np.ndarray:
+        return self.control.allreduce_host(values)
+
+    def bcast_object(self, obj: Any) -> Any:
+        return self.control.bcast_object(obj)
+
+    def barrier(self) -> None:
+        self.control.barrier()
+
+    def abort(self, message: str, code: int = 1) -> NoReturn:
+        self.control.abort(message, code)

@@ -1,0 +1,445 @@
+"""Hyperparameter sweeps: :func:`sweep` trains one model per point of a search space and keeps
+the best, on Ray Tune (``pip install 'anynet[ray]'``; trials in parallel, on one machine or a
+Ray cluster, bad trials stopped early by ASHA) or, without Ray, one trial after another.
+
+    from anynet.tune import sweep
+    result = sweep({"lr": ("loguniform", 1e-4, 1e-2), "hidden": [(256,), (512, 256)]},
+                   dataset="mnist", epochs=5, num_samples=2, train={"limit": 10000})
+    result.best                      # the best trial's row: its settings and metrics
+    result.best_model_path           # out/best.safetensors
+
+A search space maps :func:`anynet.train` arguments (``lr``, ``hidden``, ``model``, ``augment``,
+``dropout``, ``batch_size``, ``weight_decay``, ``optimizer``, ...) to a list (every value: a
+grid), a tuple ``("loguniform" | "uniform", low, high)`` or ``("choice", [values])`` (drawn
+``num_samples`` times), a fixed value, or a Ray Tune domain (Ray only). Each trial reports its
+epoch's metrics to Tune as it goes, so a scheduler can stop it early; the last report carries the
+test metrics and the model. The sweep writes ``results.csv`` and ``results.md`` (one row per
+trial) and the best model to ``out_dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .training.callbacks import Callback
+
+__all__ = ["SweepResult", "add_sweep_arguments", "parse_space", "run_sweep_command", "sweep"]
+
+#: the search space of ``anynet sweep`` when none is given: learning rate, widths, augmentation
+DEFAULT_SPACE: dict[str, Any] = {
+    "lr": ("loguniform", 3e-4, 3e-3),
+    "hidden": [(256,), (512, 256)],
+    "augment": [None, "standard"],
+}
+_SAMPLED = ("loguniform", "uniform", "choice")
+#: the columns of the results table after the settings
+METRIC_COLUMNS = ("epochs", "loss", "val_loss", "val_accuracy", "test_accuracy", "seconds")
+
+
+@dataclass
+class SweepResult:
+    """What :func:`sweep` returns: one row per trial (settings and last metrics), the best
+    row, where the best model and the tables were written, and which engine ran it."""
+
+    rows: list[dict]
+    best: dict
+    best_model_path: Path | None
+    table_csv: Path
+    table_md: Path
+    engine: str
+    metric: str = "val_accuracy"
+    extra: dict = field(default_factory=dict)
+
+
+class TuneReport(Callback):
+    """Reports each epoch's logs through ``report(metrics)`` (all but the last epoch, which the
+    trial reports itself with the test metrics and the model)."""
+
+    def __init__(self, report: Callable[[dict], None], epochs: int):
+        self.report, self.epochs, self.reported = report, epochs, 0
+
+    def on_epoch_end(self, network, epoch, logs):
+        if epoch + 1 < self.epochs:
+            self.report({k: float(v) for k, v in logs.items()} | {"epoch": epoch + 1})
+            self.reported = epoch + 1
+
+
+# ---------------------------------------------------------------------- one trial
+
+
+def _trial(config: dict, fixed: dict, report: Callable[..., None], data=None) -> None:
+    """Train with ``fixed`` + ``config``; per-epoch reports, then a last one with the model."""
+    from .io import save_model
+    from .training.run import train
+
+    epochs = int(fixed.get("epochs") or 3)
+    kwargs = {**fixed, **_plain(config), "epochs": epochs, "verbose": 0}
+    if data is not None:
+        kwargs["dataset"] = data
+    reporter = TuneReport(report, epochs)
+    kwargs["callbacks"] = [*kwargs.get("callbacks", ()), reporter]
+    start = time.perf_counter()
+    result = train(**kwargs)
+    last = {k: float(v[-1]) for k, v in result.history.items() if v}
+    metrics = last | {"epoch": len(result.history.get("loss", [])), "seconds": time.perf_counter() - start}
+    if result.test is not None:
+        metrics |= {f"test_{k}": float(v) for k, v in result.test.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(result.model, Path(tmp) / "model.safetensors")
+        report(metrics, model_dir=tmp)
+
+
+def _plain(config: dict) -> dict:
+    """Settings as :func:`anynet.train` takes them (Ray and CSV round trips give lists)."""
+    out = dict(config)
+    if isinstance(out.get("hidden"), list):
+        out["hidden"] = tuple(out["hidden"])
+    if out.get("augment") in ("none", ""):
+        out["augment"] = None
+    return out
+
+
+# ---------------------------------------------------------------------- search spaces
+
+
+def _local_configs(space: dict, num_samples: int, seed: int) -> list[dict]:
+    """The grid (every combination of the lists) times ``num_samples`` draws of the rest."""
+    rng = np.random.default_rng(seed)
+    grid_keys = [k for k, v in space.items() if isinstance(v, list)]
+    configs = []
+    for values in itertools.product(*(space[k] for k in grid_keys)):
+        for _ in range(num_samples):
+            config = dict(zip(grid_keys, values))
+            for key, value in space.items():
+                if key not in config:
+                    config[key] = _draw(key, value, rng)
+            configs.append(config)
+    return configs
+
+
+def _draw(key: str, value: Any, rng: np.random.Generator) -> Any:
+    if not (isinstance(value, tuple) and value and value[0] in _SAMPLED):
+        if type(value).__module__.startswith("ray."):
+            raise ValueError(f"{key}: Ray Tune domains need engine='ray'; use a list or a tuple here")
+        return value
+    kind = value[0]
+    if kind == "choice":
+        options = list(value[1])
+        return options[int(rng.integers(len(options)))]
+    low, high = float(value[1]), float(value[2])
+    if kind == "uniform":
+        return float(rng.uniform(low, high))
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _ray_space(space: dict) -> dict:
+    """The space in Ray Tune's terms: lists as grid searches, tuples as distributions."""
+    from ray import tune
+
+    out: dict[str, Any] = {}
+    for key, value in space.items():
+        if isinstance(value, list):
+            out[key] = tune.grid_search(value)
+        elif isinstance(value, tuple) and value and value[0] == "choice":
+            out[key] = tune.choice(list(value[1]))
+        elif isinstance(value, tuple) and value and value[0] in ("uniform", "loguniform"):
+            out[key] = getattr(tune, value[0])(float(value[1]), float(value[2]))
+        else:
+            out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------------- engines
+
+
+def _run_local(space, fixed, num_samples, seed, data, out_dir: Path) -> list[dict]:
+    rows = []
+    (out_dir / "trials").mkdir(parents=True, exist_ok=True)
+    for i, config in enumerate(_local_configs(space, num_samples, seed)):
+        reports: list[dict] = []
+        model = out_dir / "trials" / f"trial{i:03d}.safetensors"
+
+        def report(metrics, model_dir=None, model=model, reports=reports):
+            reports.append(metrics)
+            if model_dir is not None:
+                shutil.copy(Path(model_dir) / "model.safetensors", model)
+
+        _trial(config, fixed, report, data)
+        rows.append(_row(f"trial{i:03d}", config, reports[-1], "finished", model))
+    return rows
+
+
+def _ray_trial(config, fixed=None, data=None):
+    """The trainable Ray runs in its workers (module level, so that it pickles by name)."""
+    from ray import tune
+
+    def report(metrics, model_dir=None):
+        checkpoint = None if model_dir is None else tune.Checkpoint.from_directory(model_dir)
+        tune.report(metrics, checkpoint=checkpoint)
+
+    _trial(config, fixed or {}, report, data)
+
+
+def _run_ray(space, fixed, num_samples, data, out_dir: Path, options: dict) -> list[dict]:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    if not ray.is_initialized():
+        ray.init(**({"include_dashboard": False, "log_to_driver": False} | options.get("init", {})))
+    epochs = int(fixed.get("epochs") or 3)
+    scheduler = None
+    if options.get("scheduler", "asha") == "asha":
+        scheduler = ASHAScheduler(
+            max_t=epochs, grace_period=options.get("grace_period", 1), reduction_factor=2
+        )
+    trainable = tune.with_resources(
+        tune.with_parameters(_ray_trial, fixed=fixed, data=data), options.get("resources", {"cpu": 1})
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=_ray_space(space),
+        tune_config=tune.TuneConfig(
+            metric=options["metric"], mode=options["mode"], num_samples=num_samples, scheduler=scheduler
+        ),
+        run_config=tune.RunConfig(
+            name="anynet", storage_path=str((out_dir / "ray").resolve()), verbose=options.get("verbose", 0)
+        ),
+    )
+    grid = tuner.fit()
+    return [_ray_row(grid[i], space) for i in range(len(grid))]
+
+
+def _ray_row(result, space: dict) -> dict:
+    config = {k: result.config.get(k) for k in space}
+    metrics = dict(result.metrics or {})
+    epochs = metrics.get("training_iteration", metrics.get("epoch"))
+    status = "error" if result.error else ("finished" if result.checkpoint else "stopped early")
+    model = None
+    if result.checkpoint is not None:
+        model = Path(result.checkpoint.path) / "model.safetensors"
+    return _row(metrics.get("trial_id", "?"), config, metrics | {"epoch": epochs}, status, model)
+
+
+def _row(name: str, config: dict, metrics: dict, status: str, model: Path | None) -> dict:
+    row = {"trial": name, **{k: _cell(v) for k, v in config.items()}}
+    row["epochs"] = metrics.get("epoch")
+    for key in METRIC_COLUMNS[1:]:
+        row[key] = metrics.get(key)
+    row["status"], row["_model"] = status, model
+    return row
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return "-".join(str(v) for v in value)
+    return "none" if value is None else value
+
+
+# ---------------------------------------------------------------------- the sweep
+
+
+def sweep(
+    space: dict | None = None,
+    dataset="mnist",
+    epochs: int = 3,
+    num_samples: int = 1,
+    metric: str = "val_accuracy",
+    mode: str = "max",
+    out_dir="sweeps/latest",
+    engine: str = "auto",
+    scheduler: str | None = "asha",
+    train: dict | None = None,
+    seed: int = 0,
+    ray_options: dict | None = None,
+) -> SweepResult:
+    """Train one model per point of ``space`` and keep the best (see the module's help).
+
+    Args:
+        space: :func:`anynet.train` argument -> list (grid), ``("loguniform"|"uniform", lo,
+            hi)`` or ``("choice", [...])`` (drawn), a fixed value, or a Ray Tune domain
+            (default :data:`DEFAULT_SPACE`).
+        dataset: a name (each trial loads it) or arrays (shared through Ray's object store).
+        epochs: epochs per trial (ASHA stops bad trials after 1, 2, 4, ... of them).
+        num_samples: draws of the sampled settings per grid point.
+        metric, mode: what "best" means (``"val_accuracy"``/``"max"``; ``"val_loss"``/``"min"``).
+        out_dir: where ``results.csv``, ``results.md`` and ``best.safetensors`` go.
+        engine: ``"ray"``, ``"local"`` (trials in turn, no early stopping) or ``"auto"``
+            (Ray when it is installed).
+        scheduler: ``"asha"`` or ``None`` (Ray only).
+        train: fixed :func:`anynet.train` arguments for every trial (``limit``, ``backend``,
+            ``batch_size``, ``validation``, ``data_dir``, ...).
+        ray_options: ``init`` (``ray.init`` arguments, e.g. ``{"address": "auto"}`` on a
+            cluster or ``{"num_cpus": 2}``), ``resources`` per trial (``{"cpu": 1}``,
+            ``{"gpu": 1}``), ``grace_period``, ``verbose``.
+    """
+    space = dict(DEFAULT_SPACE if space is None else space)
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    engine = _engine(engine)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fixed = {**(train or {}), "epochs": int(epochs)}
+    data = None
+    if isinstance(dataset, str):
+        fixed["dataset"] = dataset
+    else:
+        data = dataset
+    if engine == "ray":
+        options = {"metric": metric, "mode": mode, "scheduler": scheduler, **(ray_options or {})}
+        rows = _run_ray(space, fixed, int(num_samples), data, out, options)
+    else:
+        rows = _run_local(space, fixed, int(num_samples), seed, data, out)
+    return _finish(rows, metric, mode, out, engine)
+
+
+def _engine(engine: str) -> str:
+    if engine not in ("auto", "ray", "local"):
+        raise ValueError(f"engine must be 'auto', 'ray' or 'local', got {engine!r}")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if engine == "ray":
+            raise ImportError("engine='ray' needs Ray Tune: pip install 'anynet[ray]'") from None
+        return "local"
+    return "ray" if engine == "auto" else engine
+
+
+def _finish(rows: list[dict], metric: str, mode: str, out: Path, engine: str) -> SweepResult:
+    """Rank the trials, copy the best model, write the tables."""
+    scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+    if not scored:
+        raise RuntimeError(f"no trial reported {metric!r}; see the trials' errors in {out}")
+    rows = sorted(scored, key=lambda r: r[metric], reverse=mode == "max") + [
+        r for r in rows if r not in scored
+    ]
+    best = rows[0]
+    best_path = None
+    if best["_model"] is not None and Path(best["_model"]).exists():
+        best_path = out / "best.safetensors"
+        shutil.copy(best["_model"], best_path)
+    table = [{k: v for k, v in r.items() if k != "_model"} for r in rows]
+    csv_path, md_path = out / "results.csv", out / "results.md"
+    _write_csv(table, csv_path)
+    md_path.write_text(_markdown(table, metric, mode, engine), encoding="utf-8")
+    return SweepResult(table, table[0], best_path, csv_path, md_path, engine, metric)
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _markdown(rows: list[dict], metric: str, mode: str, engine: str) -> str:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+
+    def show(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
+
+    lines = [
+        f"# Sweep: {len(rows)} trials on {engine}, best by {metric} ({mode})",
+        "",
+        "| " + " | ".join(keys) + " |",
+        "|" + "---|" * len(keys),
+    ]
+    lines += ["| " + " | ".join(show(r.get(k)) for k in keys) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def parse_space(specs: list[str]) -> dict:
+    """``NAME=SPEC`` strings as a search space: ``lr=loguniform:1e-4:1e-2``,
+    ``dropout=uniform:0:0.5``, ``model=mlp|mlp-small`` (a grid), ``hidden=256|512,256`` (widths
+    by commas), ``augment=none|standard``, ``batch_size=128`` (fixed)."""
+    space: dict[str, Any] = {}
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"a search-space entry is NAME=SPEC, got {spec!r}")
+        name = name.strip()
+        kind, _, rest = text.partition(":")
+        if kind in ("loguniform", "uniform"):
+            low, _, high = rest.partition(":")
+            space[name] = (kind, float(low), float(high))
+            continue
+        values = [_value(name, v) for v in text.split("|")]
+        space[name] = values if len(values) > 1 else values[0]
+    return space
+
+
+def _value(name: str, text: str) -> Any:
+    text = text.strip()
+    if name == "hidden":
+        return tuple(int(w) for w in text.split(",") if w)
+    if text.lower() == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``anynet sweep`` (the dataset and ``--data-dir`` come from the CLI)."""
+    parser.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="a search-space entry, e.g. lr=loguniform:1e-4:1e-2, hidden=256|512,256, "
+        "model=mlp|mlp-small, augment=none|standard (default: lr, hidden, augment)",
+    )
+    parser.add_argument("--samples", type=int, default=1, help="draws of the sampled settings per grid point")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial")
+    parser.add_argument("--limit", type=int, default=None, help="train each trial on this many samples")
+    parser.add_argument("--metric", default="val_accuracy")
+    parser.add_argument("--mode", default="max", choices=("max", "min"))
+    parser.add_argument("--engine", default="auto", choices=("auto", "ray", "local"))
+    parser.add_argument("--scheduler", default="asha", choices=("asha", "none"))
+    parser.add_argument("--address", default=None, help="a Ray cluster to join (e.g. auto)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0)
+    parser.add_argument("--out", default="sweeps/latest", help="where the tables and best model go")
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``anynet sweep``: runs :func:`sweep` from parsed options and prints the table."""
+    init = {"address": args.address} if args.address else {}
+    resources = {"cpu": args.cpus_per_trial} | ({"gpu": args.gpus_per_trial} if args.gpus_per_trial else {})
+    train = {"limit": args.limit, "data_dir": getattr(args, "data_dir", None)}
+    result = sweep(
+        parse_space(args.param) if args.param else None,
+        dataset=getattr(args, "dataset", "mnist"),
+        epochs=args.epochs,
+        num_samples=args.samples,
+        metric=args.metric,
+        mode=args.mode,
+        out_dir=args.out,
+        engine=args.engine,
+        scheduler=None if args.scheduler == "none" else args.scheduler,
+        train=train,
+        ray_options={"init": init, "resources": resources},
+    )
+    print(result.table_md.read_text(encoding="utf-8"))
+    print(f"best model: {result.best_model_path}; tables: {result.table_csv}, {result.table_md}")
+    return 0

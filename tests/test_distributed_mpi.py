@@ -1,0 +1,111 @@
+"""Data-parallel training under a real MPI launcher: ``mpiexec -n 2 python worker.py``.
+
+Skipped, with the reason, where mpi4py or ``mpiexec`` is missing (``pip install mpi4py mpich``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# The worker: the same seed, data and global batch whatever the number of ranks. Each rank
+# writes its final weights; rank 0 also saves the model through anynet.train(save=...).
+WORKER = textwrap.dedent(
+    """
+    import os, sys
+    import numpy as np
+    import anynet
+    from anynet.training import Callback
+
+    out, mode = sys.argv[1], sys.argv[2]
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(0, 255, (10, 28, 28))
+    y = rng.integers(0, 10, 4800)
+    x = np.clip(centres[y] + rng.normal(0, 250, (4800, 28, 28)), 0, 255).astype(np.uint8)
+    y = np.where(rng.random(4800) < 0.3, rng.integers(0, 10, 4800), y)  # noisy labels: a hard task
+
+    class FailOnRank1(Callback):
+        def on_epoch_end(self, network, epoch, logs):
+            from mpi4py import MPI
+            if MPI.COMM_WORLD.Get_rank() == 1:
+                raise OSError("disk full (a failure on rank 1 only)")
+
+    result = anynet.train(
+        dataset=(x[:4000], y[:4000], x[4000:], y[4000:]),
+        model="mlp-small", hidden=(32,), dropout=0.0, backend="numpy", epochs=4,
+        batch_size=40, lr=3e-3, seed=5, validation=0.1, verbose=1,
+        save=os.path.join(out, "model.safetensors"),
+        callbacks=[FailOnRank1()] if mode == "fail" else [],
+        distributed=None if mode == "single" else "mpi",
+    )
+    weights = {f"{i}.{k}": v for i, layer in enumerate(result.model.get_weights()) for k, v in layer.items()}
+    np.savez(os.path.join(out, f"rank{result.rank}.npz"), **weights)
+    np.savez(os.path.join(out, f"history{result.rank}.npz"), **{k: np.asarray(v) for k, v in result.history.items()})
+    """
+)
+
+
+def _mpiexec() -> str:
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install mpi4py mpich")
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if found is None:
+        pytest.skip("no mpiexec found (pip install mpich puts one beside python)")
+    return found
+
+
+def _run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mpi") / "worker.py"
+    path.write_text(WORKER)
+    return path
+
+
+def _weights(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_two_ranks_match_one_process(worker, tmp_path):
+    mpiexec = _mpiexec()
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    single = _run([sys.executable, str(worker), str(one), "single"])
+    assert single.returncode == 0, single.stderr
+    double = _run([mpiexec, "-n", "2", sys.executable, str(worker), str(two), "mpi"])
+    assert double.returncode == 0, double.stderr + double.stdout
+    # every rank ends with bit-identical weights ...
+    w0, w1, ref = _weights(two / "rank0.npz"), _weights(two / "rank1.npz"), _weights(one / "rank0.npz")
+    for name in ref:
+        np.testing.assert_array_equal(w0[name], w1[name])
+        # ... equal to the one-process run's within float32 round-off, after 360 steps
+        np.testing.assert_allclose(w0[name], ref[name], rtol=1e-3, atol=2e-5, err_msg=name)
+    h2, h1 = _weights(two / "history0.npz"), _weights(one / "history0.npz")
+    np.testing.assert_allclose(h2["loss"], h1["loss"], rtol=1e-4)
+    np.testing.assert_allclose(h2["val_accuracy"], h1["val_accuracy"], atol=1e-9)
+    # rank 0 alone printed and saved
+    assert double.stdout.count("training mlp-small") == 1 and "2 ranks (mpi)" in double.stdout
+    assert (two / "model.safetensors").exists()
+    assert double.stderr.count("epoch 1/4") == 1
+
+
+def test_a_failure_on_one_rank_stops_all(worker, tmp_path):
+    mpiexec = _mpiexec()
+    run = _run([mpiexec, "-n", "2", sys.executable, str(worker), str(tmp_path), "fail"], timeout=60)
+    assert run.returncode != 0
+    assert "rank 1 of 2: OSError: disk full" in run.stderr
+    assert "stopping all 2 ranks" in run.stderr
+    assert not (tmp_path / "rank0.npz").exists()
