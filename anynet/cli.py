@@ -19,6 +19,8 @@ bad command-line usage); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import os
 import sys
 import tempfile
@@ -67,7 +69,7 @@ def _say(*parts, file=None):
     print(*parts, file=file or sys.stdout, flush=True)
 
 
-def _model_path(given) -> Path:
+def _model_path(given, command: str) -> Path:
     """The model file named on the command line (a file, not a folder or the temporary of an
     interrupted save), or the last one ``anynet train`` saved."""
     if given is not None:
@@ -76,7 +78,12 @@ def _model_path(given) -> Path:
         return model_file(given)
     from .app.paths import default_model_path
 
-    return default_model_path()
+    return default_model_path(command)
+
+
+def _out_path(args, dataset: str) -> Path:
+    """``--out``, or the default file under ``$ANYNET_HOME/models/``."""
+    return Path(args.out).expanduser() if args.out else _default_out(dataset, args.model)
 
 
 def _default_out(dataset: str, model: str) -> Path:
@@ -95,6 +102,7 @@ def _check_out(args) -> None:
         from .app.paths import anynet_home
 
         folder = anynet_home() / "models"
+        created = _missing_folders(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -112,6 +120,7 @@ def _check_out(args) -> None:
         if not folder.is_dir():
             what = "is not a folder" if folder.exists() else "does not exist (create it first)"
             raise ValueError(f"--out {out}: {folder} {what}")
+        created = []
     try:  # what save_model does: a temporary file in the same folder
         fd, probe = tempfile.mkstemp(prefix=".anynet-write-check-", dir=folder)
         os.close(fd)
@@ -120,6 +129,18 @@ def _check_out(args) -> None:
         raise OSError(
             f"cannot write a model into {folder} ({exc.strerror or exc}); choose another --out"
         ) from None
+    finally:  # save_model creates the folder again; a failed run leaves nothing behind
+        for path in created:
+            path.rmdir()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _check_port(host: str, port: int) -> None:
@@ -159,6 +180,17 @@ def _split(dataset, which: str):
     return getattr(dataset, which)
 
 
+def _named(name: str):
+    """Give an argparse ``type`` function the name its error messages show."""
+
+    def name_it(func):
+        func.__name__ = name
+        return func
+
+    return name_it
+
+
+@_named("widths")
 def _hidden(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in text.replace(" ", "").split(",") if w)
@@ -169,15 +201,20 @@ def _hidden(text: str) -> tuple[int, ...]:
     return widths
 
 
+@_named("fraction")
 def _fraction_or_none(text: str):
     if text.lower() in ("0", "none", "off"):
         return None
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction like 0.1 or 'none', got {text!r}") from None
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"validation fraction must be in (0, 1) or 'none', got {text}")
     return value
 
 
+@_named("port")
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -188,24 +225,109 @@ def _port(text: str) -> int:
     return value
 
 
+@_named("positive integer")
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
 
 
-def _write_plots(out_dir, history, y_true, y_pred, images, classes, probabilities=None):
+def _write_plots(out_dir, history, y_true, y_pred, images, classes, probabilities=None, say=True):
     from .plots import save_report_plots
 
     paths = save_report_plots(out_dir, history, y_true, y_pred, images, classes, probabilities)
-    _say("plots: " + ", ".join(str(p) for p in paths))
+    if say:
+        _say("plots: " + ", ".join(str(p) for p in paths))
+    return paths
+
+
+def _require(module: str, extra: str, what: str) -> None:
+    """Fail before any work when an optional dependency is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(f"{what} needs {module}, which is not installed: pip install 'anynet[{extra}]'")
 
 
 def _report(y_true, y_pred, classes) -> str:
     from .metrics import classification_report
 
     return classification_report(y_true, y_pred, classes, top_confusions=8)
+
+
+# --------------------------------------------------------------------------- threads
+
+#: environment variables that already fix a thread count; ``--threads auto`` follows them
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: ``--threads auto`` never picks more: a 128-sample batch's matmuls gain little beyond this
+MAX_AUTO_THREADS = 4
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_threads() -> tuple[int, str]:
+    """``--threads auto``: a thread count set in the environment, else the cores the 1-minute
+    load average leaves idle, between 1 and :data:`MAX_AUTO_THREADS`; and why."""
+    for var in THREAD_VARIABLES:
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value), f"from ${var}"
+    cores = _cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available: assume an idle machine
+        load = 0.0
+    threads = max(1, min(MAX_AUTO_THREADS, cores - round(load)))
+    return threads, f"{cores} cores, load average {load:.1f}"
+
+
+@contextlib.contextmanager
+def _thread_limit(args):
+    """Run a command with ``--threads`` BLAS / OpenMP threads (and PyTorch's own pool)."""
+    choice = getattr(args, "threads", None)
+    if choice is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    threads = auto_threads()[0] if choice == "auto" else choice
+    if "torch" in (getattr(args, "backend", "") or "") and importlib.util.find_spec("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        yield
+
+
+@_named("thread count")
+def _threads(text: str):
+    if text == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}") from None
+
+
+def _thread_lines() -> list[str]:
+    """The thread pools loaded in this process and what ``--threads auto`` picks here."""
+    from threadpoolctl import threadpool_info
+
+    threads, why = auto_threads()
+    lines = [f"threads: --threads auto picks {threads} ({why}; at most {MAX_AUTO_THREADS})"]
+    for pool in threadpool_info():
+        name = pool.get("internal_api") or pool.get("prefix")
+        n = pool.get("num_threads")
+        label = " ".join(str(x) for x in (name, pool.get("version")) if x)
+        lines.append(f"  {label}: {n} thread{'' if n == 1 else 's'} now")
+    return lines
 
 
 # --------------------------------------------------------------------------- commands
@@ -218,65 +340,98 @@ def cmd_train(args) -> int:
 
     if args.model not in MODEL_PRESETS:
         raise ValueError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_PRESETS)}")
+    if args.plots:
+        _require("matplotlib", "plots", "--plots")
     backend = get_backend(args.backend)  # fail before loading any data
     _check_out(args)
     dataset = _load_dataset(args.dataset, args.data_dir, args.quiet)
-    out = (
-        None
-        if args.no_save
-        else Path(args.out).expanduser()
-        if args.out
-        else _default_out(dataset.name, args.model)
-    )
-    result = train(
-        dataset=dataset,
-        model=args.model,
-        backend=backend,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        augment=args.augment,
-        validation=args.validation,
-        seed=args.seed,
-        verbose=0 if args.quiet else args.verbose,
-        save=out,
-        hidden=args.hidden,
-        dropout=args.dropout,
-        limit=args.limit,
-        checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume,
-        class_weight=args.class_weight,
-        clip_norm=args.clip_norm,
-    )
-    _say("")
-    _say(result.summary())
-    if result.test_labels is not None and not args.quiet:
-        _say("")
-        _say(f"per-class results on the {len(result.test_labels)} test images:")
-        _say(_report(result.test_labels, result.test_predictions, result.classes))
+    out = None if args.no_save else _out_path(args, dataset.name)
+    result = train(**_train_options(args, backend, dataset, out))
+    if result.rank != 0:  # data-parallel: rank 0 alone reports and writes files
+        return 0
+    if result.path is not None:  # recorded first: a failure below must not lose the model
+        record_last_model(result.path)
+    _print_train_report(args, result)
+    plots = None
     if args.plots and result.test is not None:
-        _write_plots(
+        plots = _write_plots(
             args.plots,
             result.history,
             result.test_labels,
             result.test_predictions,
             dataset.test.images,
             result.classes,
+            say=False,
         )
-    if result.path is not None:
-        record = record_last_model(result.path)
-        _say(f"\nrecorded as the last model in {record}; try: anynet serve  or  anynet predict IMAGE")
+    _say_next_steps(result.path, plots)
     return 0
+
+
+def _train_options(args, backend, dataset, out) -> dict:
+    """``anynet.train`` keyword arguments from the command line."""
+    names = (
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "lr",
+        "schedule",
+        "weight_decay",
+        "augment",
+        "validation",
+        "seed",
+        "hidden",
+        "dropout",
+        "limit",
+        "checkpoint_dir",
+        "resume",
+        "class_weight",
+        "clip_norm",
+        "distributed",
+    )
+    return {
+        **{name: getattr(args, name) for name in names},
+        "dataset": dataset,
+        "model": args.model,
+        "backend": backend,
+        "verbose": 0 if args.quiet else args.verbose,
+        "save": out,
+    }
+
+
+def _print_train_report(args, result) -> None:
+    """The summary (without what ``train`` already printed) and the per-class table."""
+    said = ("saved to",) if args.quiet or not args.verbose else ("saved to", "test accuracy")
+    _say("")
+    _say("\n".join(line for line in result.summary().splitlines() if not line.startswith(said)))
+    if result.test_labels is not None and not args.quiet:
+        _say("")
+        _say(f"per-class results on the {len(result.test_labels)} test images:")
+        _say(_report(result.test_labels, result.test_predictions, result.classes))
+
+
+def _say_next_steps(path, plots) -> None:
+    """Where the model and plots went, and what to run next: one short block."""
+    from .app.paths import anynet_home
+
+    _say("")
+    if path is not None:
+        _say(f"model   {path}")
+        _say(f"        (recorded in {anynet_home() / 'last_model'}: the default for the commands below)")
+    if plots:
+        _say(f"plots   {Path(plots[0]).parent}{os.sep}: {', '.join(Path(p).name for p in plots)}")
+    if path is not None:
+        _say("next    anynet evaluate          per-class report on the test split")
+        _say("        anynet predict IMAGE     top-3 characters for your own picture")
+        _say("        anynet serve             draw characters at http://127.0.0.1:8000/")
 
 
 def cmd_evaluate(args) -> int:
     from .backend import to_numpy
     from .io import load_model
 
-    path = _model_path(args.model)
+    if args.plots:
+        _require("matplotlib", "plots", "--plots")
+    path = _model_path(args.model, "evaluate")
     model = load_model(path, backend=args.backend)
     dataset = _load_dataset(args.dataset or model.info.dataset or "mnist", args.data_dir, args.quiet)
     split = _split(dataset, args.split)
@@ -307,9 +462,7 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from .io import load_model
 
-    if bool(args.images) == bool(args.dataset):
-        raise ValueError("give either image files or --dataset NAME (not both, not neither)")
-    path = _model_path(args.model)
+    path = _model_path(args.model, "predict")
     model = load_model(path, backend=args.backend)
     if args.images:
         return _predict_files(model, args)
@@ -333,7 +486,7 @@ def _predict_files(model, args) -> int:
         else:
             _say(f"{r.path:<{width}}  {_format_top(r.top)}")
     if args.show:
-        _say(f"what the network saw: {args.show}/")
+        _say(f"what the network saw: {Path(args.show)}{os.sep}")
     return 1 if failed else 0
 
 
@@ -368,14 +521,14 @@ def _predict_dataset(model, args) -> int:
 
 
 def cmd_serve(args) -> int:
-    path = _model_path(args.model)
+    for module in ("fastapi", "uvicorn"):
+        _require(module, "serve", "anynet serve")
+    path = _model_path(args.model, "serve")
     _check_port(args.host, args.port)
     try:
         from .app.server import serve
     except ImportError as exc:
-        raise ImportError(
-            f"serving needs the web extras ({exc}); install them with: pip install 'anynet[serve]'"
-        ) from None
+        raise ImportError(f"anynet serve needs {exc.name}: pip install 'anynet[serve]'") from None
     limits = {name: getattr(args, name) for name in SERVE_LIMITS if getattr(args, name) is not None}
     serve(
         model_path=path,
@@ -437,6 +590,34 @@ def _backend_lines() -> list[str]:
     return lines
 
 
+#: the array libraries ``anynet info`` reports, with the distributions that provide them
+PACKAGES = {
+    "numpy": ("numpy",),
+    "torch": ("torch",),
+    "cupy": ("cupy-cuda12x", "cupy-cuda11x", "cupy"),
+    "array-api-strict": ("array-api-strict",),
+    "array-api-compat": ("array-api-compat",),
+    "threadpoolctl": ("threadpoolctl",),
+}
+
+
+def _package_line() -> str:
+    """``packages: numpy 2.4.6, torch not installed, ...``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = []
+    for name, dists in PACKAGES.items():
+        found = "not installed"
+        for dist in dists:
+            try:
+                found = version(dist)
+                break
+            except PackageNotFoundError:
+                continue
+        parts.append(f"{name} {found}")
+    return "packages: " + ", ".join(parts)
+
+
 def cmd_info(args) -> int:
     import platform
 
@@ -444,10 +625,9 @@ def cmd_info(args) -> int:
     from .app.paths import anynet_home
 
     _say(
-        f"anynet {__version__} (Python {platform.python_version()}, numpy {np.__version__}, "
-        f"{platform.system()} {platform.machine()})"
+        f"anynet {__version__} (Python {platform.python_version()}, {platform.system()} {platform.machine()})"
     )
-    for line in _backend_lines():
+    for line in [_package_line(), *_backend_lines(), *_thread_lines()]:
         _say(line)
     from .data.fetch import cache_dir, data_dirs
 
@@ -491,14 +671,27 @@ def _model_options(p) -> None:
         "--model", "-m", metavar="FILE", default=None, help="model file (default: the last trained)"
     )
     p.add_argument("--backend", default="cpu", help=_backend_help())
+    _threads_option(p)
 
 
 def _command(sub, name: str, func, help: str, description: str, data: bool = True):
     """A subcommand's parser with the options every command takes; ``func`` runs it."""
     p = sub.add_parser(name, help=help, description=description, formatter_class=_Formatter)
     _common(p, data)
-    p.set_defaults(func=func)
+    p.set_defaults(func=func, parser=p)
     return p
+
+
+def _threads_option(p) -> None:
+    """``--threads``: for the commands that compute."""
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default="auto",
+        metavar="N",
+        help="BLAS / OpenMP threads; 'auto': $OMP_NUM_THREADS or $OPENBLAS_NUM_THREADS if set, "
+        f"else the idle cores, 1 to {MAX_AUTO_THREADS} (see anynet info)",
+    )
 
 
 def _common(p, data: bool = True) -> None:
@@ -525,21 +718,35 @@ def _add_train(sub) -> None:
         "Train a model, report test accuracy per class, save it and record "
         "it as the last model (for evaluate / predict / serve).",
     )
+    _train_model_args(p)
+    _train_optimizer_args(p)
+    _train_data_args(p)
+    _train_output_args(p)
+
+
+def _train_model_args(p) -> None:
+    """``anynet train``: the data set, the model and how long to train."""
     p.add_argument(
         "--dataset",
         "-d",
         default="mnist",
         help="mnist, emnist-balanced, emnist-standin (offline EMNIST-47), emnist-digits, ...",
     )
-    p.add_argument("--model", "-m", default="mlp", help="mlp-small, mlp or mlp-large")
+    p.add_argument(
+        "--model", "-m", default="mlp", help="a preset: mlp-small, mlp, mlp-large, cnn or cnn-large"
+    )
     p.add_argument(
         "--epochs",
         "-e",
         type=_positive_int,
         default=None,
-        help="passes over the data (default: the model's: 5 / 15 / 20)",
+        help="passes over the data (default: the preset's, e.g. 15 for mlp)",
     )
     p.add_argument("--batch-size", "-b", type=_positive_int, default=128, help="samples per step")
+
+
+def _train_optimizer_args(p) -> None:
+    """``anynet train``: the optimizer, schedule and regularisation."""
     p.add_argument(
         "--lr",
         type=float,
@@ -557,12 +764,22 @@ def _add_train(sub) -> None:
         "--clip-norm", type=float, default=None, metavar="X", help="clip the gradients' global L2 norm to X"
     )
     p.add_argument(
+        "--distributed",
+        choices=["mpi", "nccl"],
+        default=None,
+        help="data-parallel over the processes of mpiexec (docs/cluster.md): mpi, or nccl for several GPUs",
+    )
+    p.add_argument(
         "--class-weight",
         choices=["balanced"],
         default=None,
         help="weight each class's loss by the inverse of its frequency",
     )
     p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (L2; decoupled for adamw)")
+
+
+def _train_data_args(p) -> None:
+    """``anynet train``: widths, augmentation, the validation split and where it runs."""
     p.add_argument(
         "--hidden",
         type=_hidden,
@@ -592,6 +809,11 @@ def _add_train(sub) -> None:
         help="train on a stratified subset of N training images (quick runs)",
     )
     p.add_argument("--backend", default="auto", help=_backend_help())
+    _threads_option(p)
+
+
+def _train_output_args(p) -> None:
+    """``anynet train``: seed, outputs, console and checkpoints."""
     p.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffles and dropout")
     p.add_argument(
         "--out",
@@ -634,6 +856,7 @@ def _add_train(sub) -> None:
     )
 
 
+@_named("'auto'")
 def _resume(text: str):
     if text != "auto":
         raise argparse.ArgumentTypeError(f"--resume takes no value or 'auto', not {text!r}")
@@ -736,6 +959,7 @@ def _serve_limits(p) -> None:
         p.add_argument("--" + name.replace("_", "-"), type=convert, metavar=metavar, help=text)
 
 
+@_named("positive number")
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -744,6 +968,29 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def _add_sweep(sub) -> None:
+    """``anynet sweep``."""
+    from .tune import add_sweep_arguments
+
+    p = _command(
+        sub,
+        "sweep",
+        cmd_sweep,
+        "search hyperparameters (Ray Tune, or one trial after another)",
+        "Train one model per point of a search space (learning rate, widths, model kind, "
+        "augmentation, ...), stop bad trials early with ASHA under Ray Tune, and write a "
+        "results table and the best model (docs/cluster.md).",
+    )
+    p.add_argument("--dataset", "-d", default="mnist", help="dataset to train and score on")
+    add_sweep_arguments(p)
+
+
+def cmd_sweep(args) -> int:
+    from .tune import run_sweep_command
+
+    return run_sweep_command(args)
 
 
 def _add_info(sub) -> None:
@@ -771,7 +1018,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"anynet {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_predict, _add_serve, _add_info):
+    for add in (_add_train, _add_evaluate, _add_predict, _add_serve, _add_sweep, _add_info):
         add(sub)
     return parser
 
@@ -817,8 +1064,14 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "predict" and bool(args.images) == bool(args.dataset):
+        try:
+            args.parser.error("give image files or --dataset NAME (one of the two)")
+        except SystemExit as exc:
+            return int(exc.code or 2)
     try:
-        return int(args.func(args) or 0)
+        with _thread_limit(args):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         _say("anynet: interrupted", file=sys.stderr)
         return 130

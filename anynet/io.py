@@ -152,6 +152,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the model private
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -162,6 +163,13 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
     for stale in _temporaries(path, older_than=STALE_TMP_SECONDS):
         stale.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _temporaries(path: Path, older_than: float = 0.0) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Figures for training runs: learning curves, confusion matrix, misclassified samples.
+"""Figures for training runs: learning curves, confusion matrix, misclassified samples, and a
+convolutional network's learned filters and feature maps.
 
 matplotlib is optional (``pip install 'anynet[plots]'``) and imported only inside these
 functions. Figures are built with the object-oriented API (``matplotlib.figure.Figure``, drawn
@@ -22,6 +23,8 @@ from .metrics import confusion_matrix
 __all__ = [
     "PlotsUnavailableError",
     "plot_confusion_matrix",
+    "plot_feature_maps",
+    "plot_filters",
     "plot_history",
     "plot_misclassified",
     "save_report_plots",
@@ -199,3 +202,65 @@ def save_report_plots(
         written.append(out / f"{prefix}misclassified.png")
         plot_misclassified(images, y_true, y_pred, classes, written[-1], probabilities=probabilities)
     return written
+
+
+def _conv_layers(model) -> list[int]:
+    """Indices of the model's ``Conv2D`` layers (a ``ValueError`` when there is none)."""
+    from .layers import Conv2D
+
+    found = [i for i, layer in enumerate(model.layers) if isinstance(layer, Conv2D)]
+    if not found or not model.built:
+        raise ValueError("the model has no built Conv2D layer: plot a trained convolutional network")
+    return found
+
+
+def _grid(fig, count: int, columns: int):
+    cols = max(1, min(columns, count))
+    axes = np.atleast_1d(fig.subplots(-(-count // cols), cols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    return axes
+
+
+def plot_filters(model, path=None, conv: int = 0, columns: int = 8, title: str | None = None):
+    """The filters of the ``conv``-th ``Conv2D`` layer of ``model``, one square per output
+    channel (averaged over input channels), on a symmetric blue-red scale: red adds, blue
+    subtracts."""
+    index = _conv_layers(model)[conv]
+    w = np.asarray(to_numpy(model.layers[index].params["W"]), dtype=np.float64).mean(axis=1)
+    limit = float(np.abs(w).max()) or 1.0
+    cols = max(1, min(columns, len(w)))
+    fig = _figure((1.0 * cols + 0.4, 1.0 * -(-len(w) // cols) + 0.6))
+    for i, (ax, f) in enumerate(zip(_grid(fig, len(w), columns), w)):
+        ax.imshow(f, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(str(i), fontsize=8)
+    k = w.shape[-1]
+    fig.suptitle(title or f"layer {index}: {len(w)} learned {k}x{k} filters", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_feature_maps(model, image, path=None, layer: int | None = None, columns: int = 9, title=None):
+    """What the network computes from one ``image`` (28x28, uint8 or [0, 1]): the input, then
+    each channel of layer ``layer``'s output (default: the activation after the first
+    ``Conv2D``), bright where the channel responds."""
+    if layer is None:
+        layer = min(_conv_layers(model)[0] + 2, len(model.layers) - 1)
+    x = model.inputs(np.asarray(to_numpy(image))[None])
+    for block in model.layers[: layer + 1]:
+        x, _ = block.forward(x, False)
+    maps = np.asarray(to_numpy(x), dtype=np.float64)[0]
+    if maps.ndim != 3:
+        raise ValueError(f"layer {layer} ({type(model.layers[layer]).__name__}) has no feature maps")
+    cols = max(1, min(columns, len(maps) + 1))
+    fig = _figure((1.0 * cols + 0.4, 1.0 * -(-(len(maps) + 1) // cols) + 0.6))
+    axes = _grid(fig, len(maps) + 1, columns)
+    axes[0].imshow(np.asarray(to_numpy(image)).reshape(28, 28), cmap="gray_r", interpolation="nearest")
+    axes[0].set_title("input", fontsize=8)
+    for i, (ax, m) in enumerate(zip(axes[1:], maps)):
+        ax.imshow(m, cmap="magma", interpolation="nearest")
+        ax.set_title(str(i), fontsize=8)
+    name = type(model.layers[layer]).__name__
+    fig.suptitle(
+        title or f"feature maps after layer {layer} ({name}), {maps.shape[1]}x{maps.shape[2]}", fontsize=11
+    )
+    return _save(fig, path)

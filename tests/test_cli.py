@@ -3,6 +3,7 @@ traceback) and a train -> evaluate -> predict round trip on a small MNIST subset
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,9 @@ def test_missing_model_file(capsys, tmp_path):
 
 def test_no_recorded_model(capsys):
     assert main(["evaluate"]) == 1
-    _one_error_line(capsys, "anynet train")
+    _one_error_line(capsys, "`anynet evaluate --model FILE`")
+    assert main(["predict", "x.png"]) == 1
+    _one_error_line(capsys, "`anynet predict --model FILE`")
 
 
 def test_corrupt_model_file(capsys, tmp_path):
@@ -101,8 +104,9 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_predict_needs_images_or_dataset(capsys, tmp_path):
-    assert main(["predict", "--model", str(tmp_path / "x")]) == 1
-    _one_error_line(capsys, "either image files or --dataset")
+    assert main(["predict", "--model", str(tmp_path / "x")]) == 2
+    assert "give image files or --dataset NAME" in capsys.readouterr().err
+    assert main(["predict", "x.png", "--dataset", "mnist"]) == 2
 
 
 def test_console_script_error_is_one_line(tmp_path):
@@ -153,6 +157,8 @@ def test_round_trip_train_evaluate_predict(capsys, data_dir, tmp_path, home):
     assert model.is_file() and model.stat().st_size > 1000
     assert "test accuracy" in out and "most often read as" in out and "most confused" in out
     assert (home / "last_model").read_text().strip() == str(model.resolve())
+    assert out.count("test accuracy") == 1 and out.count("next    anynet evaluate") == 1, out
+    assert f"model   {model}" in out and "anynet predict IMAGE" in out and "anynet serve" in out
     if importlib.util.find_spec("matplotlib"):
         for name in ("history.png", "confusion.png", "misclassified.png"):
             assert (plots / name).stat().st_size > 1000
@@ -194,8 +200,10 @@ def test_round_trip_train_evaluate_predict(capsys, data_dir, tmp_path, home):
     path = tmp_path / "seven.png"
     Image.fromarray(np.kron(255 - digit, np.ones((6, 6), np.uint8))).save(path)
     shown = tmp_path / "shown"
-    assert main(["predict", str(path), "--model", str(model), "--show", str(shown)]) == 0
-    line = capsys.readouterr().out.splitlines()[0]
+    assert main(["predict", str(path), "--model", str(model), "--show", f"{shown}/"]) == 0
+    out = capsys.readouterr().out
+    assert f"what the network saw: {shown}/\n" in out and "//" not in out
+    line = out.splitlines()[0]
     assert line.startswith(str(path)) and line.count("%") == 3
     assert (shown / "seven.png").stat().st_size > 0
 
@@ -269,8 +277,120 @@ def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
                 "2",
                 "--schedule",
                 "onecycle",
+                "--distributed",
+                "mpi",
             ]
         )
     assert seen["checkpoint_dir"] == str(tmp_path) and seen["resume"] == "auto"
     assert seen["class_weight"] == "balanced" and seen["clip_norm"] == 1.5
-    assert seen["verbose"] == 2 and seen["schedule"] == "onecycle"
+    assert seen["verbose"] == 2 and seen["schedule"] == "onecycle" and seen["distributed"] == "mpi"
+
+
+def _dead_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_offline_without_data_says_what_to_do(capsys, tmp_path, home, monkeypatch):
+    """Three short lines (missing files, where it looked and the failed URL, the flag or
+    variable to use); no urllib3 internals; no folder left behind."""
+    cache = tmp_path / "cache"
+    monkeypatch.delenv("ANYNET_DATA_DIR", raising=False)
+    monkeypatch.setenv("ANYNET_CACHE_DIR", str(cache))
+    url = f"http://127.0.0.1:{_dead_port()}"
+    monkeypatch.setenv("ANYNET_DATA_URL", url)
+    assert main(["train", "--backend", "numpy"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 3 and err[0].startswith("anynet: error: "), err
+    text = "\n".join(err)
+    for needed in (f"{url}/mnist/train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", str(cache)):
+        assert needed in text
+    for needed in ("--data-dir DIR", "ANYNET_DATA_DIR", "ANYNET_CACHE_DIR"):
+        assert needed in text
+    assert "HTTPConnection" not in text and "Max retries" not in text
+    assert not cache.exists() and not home.exists()
+
+
+def test_argument_errors_are_readable(capsys):
+    for argv, expected in (
+        (["train", "-e", "abc"], "argument --epochs/-e: expected a positive integer, got 'abc'"),
+        (["train", "--threads", "x"], "expected 'auto' or a positive integer"),
+        (["train", "--validation", "x"], "expected a fraction"),
+        (["serve", "--port", "http"], "expected a port number"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert expected in err and "_positive" not in err and "_fraction" not in err, err
+
+
+def test_predict_without_arguments_prints_usage(capsys):
+    assert main(["predict"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: anynet predict") and "give image files or --dataset NAME" in err
+
+
+def test_optional_dependencies_are_checked_before_any_work(capsys, monkeypatch, tmp_path):
+    import importlib.util
+
+    from anynet import cli
+
+    real = importlib.util.find_spec
+    gone = {"matplotlib", "fastapi"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in gone else real(name, *a)
+    )
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work began before the dependency check")
+
+    monkeypatch.setattr(cli, "_load_dataset", no_work)
+    monkeypatch.setattr(cli, "_model_path", no_work)
+    assert main(["train", "--no-save", "--plots", str(tmp_path / "p")]) == 1
+    _one_error_line(capsys, "--plots needs matplotlib, which is not installed: pip install 'anynet[plots]'")
+    assert main(["evaluate", "--plots", str(tmp_path / "p")]) == 1
+    _one_error_line(capsys, "pip install 'anynet[plots]'")
+    assert main(["serve"]) == 1
+    _one_error_line(capsys, "anynet serve needs fastapi")
+
+
+def test_threads_option_sets_the_thread_pools(monkeypatch, tmp_path):
+    from threadpoolctl import threadpool_info
+
+    from anynet import cli, training
+
+    seen = []
+
+    def fake_train(**kwargs):
+        seen.append({p["internal_api"]: p["num_threads"] for p in threadpool_info()})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(cli, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
+    assert main(["train", "--no-save", "--threads", "1", "--backend", "numpy"]) == 130
+    assert seen and all(n == 1 for n in seen[0].values()), seen
+
+
+def test_auto_threads(monkeypatch):
+    from anynet import cli
+
+    for var in cli.THREAD_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(cli, "_cores", lambda: 16)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert cli.auto_threads()[0] == cli.MAX_AUTO_THREADS
+    monkeypatch.setattr(cli, "_cores", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.5, 0.0, 0.0))
+    assert cli.auto_threads() == (1, "2 cores, load average 6.5")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert cli.auto_threads() == (3, "from $OPENBLAS_NUM_THREADS")
+
+
+def test_info_shows_packages_backends_and_threads(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^packages: numpy [\d.]+, torch .*, cupy .*, array-api-strict ", out, re.MULTILINE)
+    assert "threads: --threads auto picks " in out
+    assert re.search(r"^  numpy +numpy [\d.]+, device numpy:cpu", out, re.MULTILINE)

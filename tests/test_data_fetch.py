@@ -116,7 +116,9 @@ def test_404(server):
         fetch_file(info, "fake", progress=False, base_url=base)
 
 
-def test_offline_error_says_where_to_put_files(tmp_path):
+def test_offline_error_says_where_to_put_files(tmp_path, isolated):
+    """Offline: a short message (missing files, where anynet looked, the failed URL, what to
+    set), one connection attempt, and no cache folder created."""
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -130,9 +132,33 @@ def test_offline_error_says_where_to_put_files(tmp_path):
         "t10k-labels-idx1-ubyte.gz",
     ):
         assert fn in msg
-    assert "4 file(s) missing" in msg and str(tmp_path / "mine") in msg and "mnist/" in msg
+    assert "4 of 4 files missing" in msg and str(tmp_path / "mine") in msg and "DIR/mnist/" in msg
+    assert f"http://127.0.0.1:{port}/mnist/train-images-idx3-ubyte.gz failed: cannot connect" in msg
+    assert "--data-dir DIR" in msg and "ANYNET_DATA_DIR" in msg and "ANYNET_CACHE_DIR" in msg
+    assert len(msg.splitlines()) <= 3 and "HTTPConnection" not in msg and "Max retries" not in msg
+    assert not isolated.exists()
     with pytest.raises(DataError, match=r"gzip\.zip"):
         fetch("emnist-letters", download=False)
+
+
+def test_404_leaves_no_folder_and_stops_after_one_request(server, isolated):
+    _, base, hits = server
+    with pytest.raises(DataError, match=r"/mnist/train-images-idx3-ubyte\.gz failed: HTTP 404") as err:
+        fetch("mnist", progress=False, base_url=base)
+    assert len(hits) == 1 and len(str(err.value).splitlines()) <= 3
+    assert not isolated.exists()
+
+
+def test_download_progress_is_one_line_in_logs(server, isolated, capsys):
+    """Not on a terminal, a download prints one line when done: no bar redrawn with \\r."""
+    root, base, _ = server
+    _serve(root)
+    info = FileInfo(NAME, "unused", GOOD_SHA, len(GOOD))
+    fetch_file(info, "fake", progress=True, base_url=base)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"downloaded {NAME} (") and "\r" not in captured.err
+    assert "Downloading data from" not in captured.err + captured.out
 
 
 def test_url_override_forms(monkeypatch):

@@ -84,3 +84,21 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
     with pytest.raises(ImportError, match=r"pip install 'anynet\[plots\]'"):
         plots.plot_history(HISTORY)
+
+
+def test_filters_and_feature_maps(tmp_path):
+    import anynet
+
+    net = anynet.models.cnn((4, 6), dense=8, backend="numpy", seed=0)
+    image = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+    plots.plot_filters(net, tmp_path / "f.png")
+    plots.plot_feature_maps(net, image, tmp_path / "m.png")
+    plots.plot_feature_maps(net, image, tmp_path / "m2.png", layer=6)  # after the second Conv2D
+    assert all(_is_png(tmp_path / name) for name in ("f.png", "m.png", "m2.png"))
+    fig = plots.plot_filters(net, conv=1)
+    assert "6 learned 3x3 filters" in fig.texts[0].get_text()
+    mlp = anynet.mlp((4,), num_classes=2, backend="numpy", input_shape=(28, 28))
+    with pytest.raises(ValueError, match="no built Conv2D"):
+        plots.plot_filters(mlp)
+    with pytest.raises(ValueError, match="no feature maps"):
+        plots.plot_feature_maps(net, image, layer=len(net.layers) - 1)

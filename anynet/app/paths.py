@@ -32,12 +32,13 @@ def record_last_model(path: str | os.PathLike) -> Path:
     return record
 
 
-def default_model_path() -> Path:
-    """The model recorded by the last ``anynet train``; :class:`NoModelError` with advice if none."""
+def default_model_path(command: str = "serve") -> Path:
+    """The model recorded by the last ``anynet train``; :class:`NoModelError` with advice if none
+    (``command`` is the ``anynet`` command the advice names)."""
     record = anynet_home() / "last_model"
     hint = (
         "train one with `anynet train` (it records the file it saves) "
-        "or pass a model file: `anynet serve --model FILE`"
+        f"or pass a model file: `anynet {command} --model FILE`"
     )
     if not record.is_file():
         raise NoModelError(f"no model given and none recorded in {record}; {hint}")

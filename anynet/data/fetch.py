@@ -29,13 +29,16 @@ cache folder, verified, then renamed, so a failed or corrupt download leaves not
 The source is the registry URL, or ``<base>/<folder>/<file>`` where the base URL is the
 ``base_url`` argument or the ``ANYNET_DATA_URL`` environment variable (a base containing
 ``{file}`` is used as a template with ``{folder}`` and ``{file}``). When a file can be neither
-found nor downloaded, one :class:`DataError` lists every missing file and where to put it.
+found nor downloaded, one short :class:`DataError` names the missing files, the failed URL,
+where anynet looked and the flag or variable to use; a failed download leaves no folder behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -43,16 +46,16 @@ from .readers import DataError
 from .registry import EMNIST_ARCHIVE_URL, DatasetInfo, FileInfo, dataset_info
 
 __all__ = [
-    "ChecksumWarning",
-    "ENV_DATA_DIR",
     "ENV_CACHE_DIR",
+    "ENV_DATA_DIR",
     "ENV_DATA_URL",
+    "ChecksumWarning",
     "cache_dir",
     "data_dirs",
+    "fetch",
+    "fetch_file",
     "file_url",
     "sha256sum",
-    "fetch_file",
-    "fetch",
 ]
 
 ENV_DATA_DIR = "ANYNET_DATA_DIR"
@@ -124,36 +127,110 @@ def _find_local(info: FileInfo, folder: str, data_dir) -> Path | None:
                             f"{path} (from {origin}) fails its checksum: sha256 {actual}, "
                             f"expected {info.sha256}. Using it anyway; its structure is still "
                             "validated when read. Replace it if loading fails.",
-                            ChecksumWarning, stacklevel=4,
+                            ChecksumWarning,
+                            stacklevel=4,
                         )
                 return path
     return None
 
 
+class _Downloader:
+    """pooch's HTTP downloader with anynet's progress display: a byte bar named after the file
+    on a terminal, one line per finished file otherwise (logs stay readable)."""
+
+    def __init__(self, filename: str, progress: bool):
+        self.filename, self.progress = filename, progress
+
+    def __call__(self, url, output_file, pooch_obj):
+        import pooch
+        from tqdm.auto import tqdm
+
+        tty = self.progress and sys.stderr.isatty()
+        bar = tqdm(desc=self.filename, unit="B", unit_scale=True, ncols=79, delay=0.5) if tty else None
+        start = time.perf_counter()
+        try:
+            pooch.HTTPDownloader(progressbar=bar or False, timeout=60)(url, output_file, pooch_obj)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.progress and not tty:
+            size = Path(output_file).stat().st_size / 1e6 if isinstance(output_file, str) else 0.0
+            print(
+                f"downloaded {self.filename} ({size:.1f} MB, {time.perf_counter() - start:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _reason(exc: BaseException) -> str:
+    """A download failure in a few words (no urllib3 internals)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code} {exc.response.reason}"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out (offline?)"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "cannot connect (offline?)"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return type(exc).__name__
+
+
+def _new_folders(folder: Path) -> list[Path]:
+    """``folder`` and its missing parents, deepest first: what a download would create."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
 def _download(info: FileInfo, folder: str, target_dir: Path, progress: bool, base_url) -> Path:
+    import logging
+
     import pooch
     import requests
 
     url = file_url(info, folder, base_url)
     known = f"sha256:{info.sha256}" if info.sha256 else None
-    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=60)
+    created = _new_folders(target_dir)
+    logger, level = pooch.get_logger(), pooch.get_logger().level
+    logger.setLevel(logging.WARNING)  # pooch's "Downloading data from ..." lines
     try:
-        path = pooch.retrieve(url, known, fname=info.filename, path=target_dir,
-                              downloader=downloader, progressbar=progress)
+        path = pooch.retrieve(
+            url, known, fname=info.filename, path=target_dir, downloader=_Downloader(info.filename, progress)
+        )
     except ValueError as exc:  # pooch's hash mismatch; the temporary file is already gone
+        _remove_empty(created)
         raise DataError(
             f"download of {info.filename} from {url} is corrupt: {exc}. Nothing was saved "
             f"in {target_dir}; try again, or place a good copy there by hand."
         ) from None
-    except requests.exceptions.HTTPError as exc:
-        raise DataError(f"download of {info.filename} from {url} failed: {exc}") from None
     except (requests.exceptions.RequestException, OSError) as exc:
-        raise DataError(f"download of {info.filename} from {url} failed (offline?): {exc}") from None
+        _remove_empty(created)
+        raise DataError(f"downloading {info.filename} from {url} failed: {_reason(exc)}") from None
+    finally:
+        logger.setLevel(level)
     return Path(path)
 
 
-def fetch_file(info: FileInfo, folder: str, data_dir=None, download: bool = True,
-               progress: bool = True, base_url: str | None = None) -> Path:
+def _remove_empty(folders: list[Path]) -> None:
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:  # not empty (another process wrote there) or already gone
+            break
+
+
+def fetch_file(
+    info: FileInfo,
+    folder: str,
+    data_dir=None,
+    download: bool = True,
+    progress: bool = True,
+    base_url: str | None = None,
+) -> Path:
     """The local path of one file, found (see module doc) or downloaded into the cache."""
     local = _find_local(info, folder, data_dir)
     if local is not None:
@@ -172,43 +249,49 @@ def fetch_file(info: FileInfo, folder: str, data_dir=None, download: bool = True
             target_dir = path.parent
             break
     if not download:
-        raise DataError(f"{info.filename} not found locally and download=False")
+        raise DataError(f"{info.filename} not found locally and downloads are off")
     return _download(info, folder, target_dir, progress, base_url)
 
 
 def _advice(info: DatasetInfo, data_dir) -> str:
-    dirs = [f"{origin}: {path}" for origin, path in data_dirs(data_dir)]
-    dirs.append(f"cache (${ENV_CACHE_DIR} or pooch.os_cache('anynet')): {cache_dir()}")
-    lines = [f"Put the files into <dir>/{info.folder}/ (or directly into <dir>/) for one of:"]
-    lines += [f"  - {d}" for d in dirs]
-    if not data_dirs(data_dir):
-        lines.append(f"  - or any directory you name with data_dir=... or ${ENV_DATA_DIR}")
+    """Where anynet looked, and how to point it at the files."""
+    places = [f"{path} ({origin})" for origin, path in data_dirs(data_dir)]
+    places.append(f"{cache_dir() / info.folder} (download cache, ${ENV_CACHE_DIR})")
+    fix = (
+        f"put the files in DIR/{info.folder}/ and pass --data-dir DIR (Python: data_dir=DIR) or set "
+        f"{ENV_DATA_DIR}=DIR; {ENV_CACHE_DIR}=DIR moves the download cache"
+    )
     if info.name.startswith("emnist"):
-        lines.append(f"EMNIST: every file is inside the official archive {EMNIST_ARCHIVE_URL} "
-                     "(folder gzip/).")
+        fix += f"; EMNIST files are in {EMNIST_ARCHIVE_URL} (folder gzip/)"
     if info.name == "emnist-balanced":
-        lines.append("Offline, load('emnist-standin') gives a 47-class stand-in built from the "
-                     "emnist-bymerge test files (see docs/data.md).")
-    return "\n".join(lines)
+        fix += "; offline, 'emnist-standin' is a 47-class stand-in (docs/data.md)"
+    return "looked in " + ", ".join(places) + "\n" + fix
 
 
-def fetch(name: str, data_dir=None, download: bool = True, progress: bool = True,
-          base_url: str | None = None) -> dict[str, Path]:
+def fetch(
+    name: str, data_dir=None, download: bool = True, progress: bool = True, base_url: str | None = None
+) -> dict[str, Path]:
     """Local paths of every file of dataset ``name``: ``{role: path}``.
 
-    Raises :class:`DataError` listing every file that could not be found or downloaded,
-    with the directories to put them in.
+    Raises one :class:`DataError` naming the missing files, the first failure, where anynet
+    looked and how to point it at the files. After a failed download no other is tried.
     """
     info = dataset_info(name)
-    paths, problems = {}, []
+    paths: dict[str, Path] = {}
+    missing: list[str] = []
+    failures: list[str] = []
     for role, finfo in info.files.items():
         try:
-            paths[role] = fetch_file(finfo, info.folder, data_dir, download, progress, base_url)
+            paths[role] = fetch_file(
+                finfo, info.folder, data_dir, download and not failures, progress, base_url
+            )
         except DataError as exc:
-            problems.append(f"  - {finfo.filename}: {exc}")
-    if problems:
+            missing.append(finfo.filename)
+            failures.append(str(exc))
+    if missing:
+        first = next((f for f in failures if f.startswith("download")), failures[0])
         raise DataError(
-            f"dataset {info.name!r}: {len(problems)} file(s) missing and not downloadable:\n"
-            + "\n".join(problems) + "\n" + _advice(info, data_dir)
+            f"dataset {info.name!r}: {len(missing)} of {len(info.files)} files missing "
+            f"({', '.join(missing)}); {first}\n" + _advice(info, data_dir)
         )
     return paths

@@ -405,12 +405,7 @@ def train(
         verbose, save = 0, None  # rank 0 alone prints and writes files
     if not isinstance(model, Network):
         backend = get_backend(rank_backend(backend, comm))  # fails before any loading
-    preset = _preset(model) if isinstance(model, str) else {}
-    if lr is None and "lr" in preset and str(optimizer).lower() in ("adam", "adamw"):
-        lr = preset["lr"]
-    epochs = int(preset.get("epochs", 10) if epochs is None else epochs)
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    lr, epochs = _preset_defaults(model, optimizer, lr, epochs)
     with rank_zero_first(comm):  # one download, not one per rank
         data = _resolve_data(dataset, data_dir, progress=bool(verbose))
     _limit_and_split(data, limit, validation, seed)
@@ -439,12 +434,7 @@ def train(
         None,
     )
     if verbose:
-        print(
-            f"training {model_name} on {data.name} ({len(data.y_train)} train, {n_val} validation) "
-            f"with {net.backend.spec}, {_plural(epochs, 'epoch')}"
-            + (f", {comm.size} ranks ({comm.name})" if comm is not None else ""),
-            flush=True,
-        )
+        _announce(model_name, data, net, epochs, n_val, comm)
     start = time.perf_counter()
     history = net.fit(
         data.x_train,
@@ -462,6 +452,33 @@ def train(
         distributed=comm,
     )
     seconds = time.perf_counter() - start
+    report = (model_name, batch_size, aug_name, seed, n_val, seconds)
+    return _finish(net, data, history, report, save, verbose, comm)
+
+
+def _preset_defaults(model, optimizer, lr, epochs) -> tuple[float | None, int]:
+    """The learning rate and epochs a preset suggests, where the caller gave none."""
+    preset = _preset(model) if isinstance(model, str) else {}
+    if lr is None and "lr" in preset and str(optimizer).lower() in ("adam", "adamw"):
+        lr = preset["lr"]
+    epochs = int(preset.get("epochs", 10) if epochs is None else epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    return lr, epochs
+
+
+def _announce(model_name: str, data: _Data, net: Network, epochs: int, n_val: int, comm) -> None:
+    ranks = f", {comm.size} ranks ({comm.name})" if comm is not None else ""
+    print(
+        f"training {model_name} on {data.name} ({len(data.y_train)} train, {n_val} validation) "
+        f"with {net.backend.spec}, {_plural(epochs, 'epoch')}{ranks}",
+        flush=True,
+    )
+
+
+def _finish(net: Network, data: _Data, history: dict, report: tuple, save, verbose, comm) -> TrainResult:
+    """Score the test split, fill the model record, save, and say how it went."""
+    model_name, batch_size, aug_name, seed, n_val, seconds = report
     test, y_true, y_pred = _test_scores(net, data)
     summary = _summary(net, model_name, batch_size, aug_name, seed, data, n_val, seconds, y_true)
     _record(net, data, summary, history, test)
@@ -473,7 +490,7 @@ def train(
     if verbose and test is not None:
         print(
             f"test accuracy {test['accuracy']:.2%} (balanced {test['balanced_accuracy']:.2%}) "
-            f"after {seconds:.1f} s" + (f"; saved to {path}" if path else ""),
+            f"after {seconds:.1f} s",
             flush=True,
         )
     ranks = (0, 1) if comm is None else (comm.rank, comm.size)
