@@ -298,10 +298,10 @@ def _thread_limit(args):
     from threadpoolctl import threadpool_limits
 
     threads = auto_threads()[0] if choice == "auto" else choice
-    if "torch" in (getattr(args, "backend", "") or "") and importlib.util.find_spec("torch"):
-        import torch
+    from .backend import BackendError, get_backend
 
-        torch.set_num_threads(threads)
+    with contextlib.suppress(BackendError):  # an unusable backend is reported by the command
+        get_backend(getattr(args, "backend", None) or "cpu").set_threads(threads)  # PyTorch's pool
     with threadpool_limits(limits=threads):
         yield
 
@@ -590,32 +590,18 @@ def _backend_lines() -> list[str]:
     return lines
 
 
-#: the array libraries ``anynet info`` reports, with the distributions that provide them
-PACKAGES = {
-    "numpy": ("numpy",),
-    "torch": ("torch",),
-    "cupy": ("cupy-cuda12x", "cupy-cuda11x", "cupy"),
-    "array-api-strict": ("array-api-strict",),
-    "array-api-compat": ("array-api-compat",),
-    "threadpoolctl": ("threadpoolctl",),
-}
-
-
 def _package_line() -> str:
     """``packages: numpy 2.4.6, torch not installed, ...``."""
     from importlib.metadata import PackageNotFoundError, version
 
-    parts = []
-    for name, dists in PACKAGES.items():
-        found = "not installed"
-        for dist in dists:
-            try:
-                found = version(dist)
-                break
-            except PackageNotFoundError:
-                continue
-        parts.append(f"{name} {found}")
-    return "packages: " + ", ".join(parts)
+    from .backend import package_versions
+
+    found = package_versions()
+    try:
+        found["threadpoolctl"] = version("threadpoolctl")
+    except PackageNotFoundError:
+        found["threadpoolctl"] = None
+    return "packages: " + ", ".join(f"{name} {v or 'not installed'}" for name, v in found.items())
 
 
 def cmd_info(args) -> int:

@@ -552,7 +552,7 @@ def _count_parameters(layer, shape: tuple, budget: int, name: str, fail) -> int:
     allocates nothing and refuses a draw beyond ``budget``, and the buffers it keeps."""
     from .backend import get_backend
 
-    backend = get_backend("numpy")
+    backend = get_backend("cpu")
     layer.backend, layer.xp, layer.dtype = backend, backend.xp, backend.float_dtype("float32")
     try:
         params = layer.init_params(_ShapeProbe(budget))

@@ -150,7 +150,7 @@ class MLPClassifier(_AnynetClassifier):
         epochs: passes over the data per ``fit`` (``partial_fit``: one).
         batch_size, optimizer, lr, schedule, weight_decay, clip_norm: as in ``anynet.train``.
         class_weight: ``None``, ``"balanced"`` or ``{label index: weight}``.
-        backend: any name ``anynet.get_backend`` takes (``"cpu"``, ``"torch"``, ``"cupy"``...).
+        backend: any name :func:`anynet.get_backend` takes (``"cpu"``, ``"auto"``, a library name...).
         random_state: an int seed (``None``: 0, so fits are repeatable).
         warm_start: ``fit`` continues from the current weights instead of starting afresh.
         verbose: 0, 1 or 2 as in ``Network.fit``.

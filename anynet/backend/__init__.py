@@ -25,7 +25,9 @@ from .registry import (
     available_backends,
     backend_of,
     get_backend,
+    gpu_spec_for_rank,
     install_hint,
+    package_versions,
     to_numpy,
     unavailable_backends,
 )
@@ -41,7 +43,9 @@ __all__ = [
     "available_backends",
     "backend_of",
     "get_backend",
+    "gpu_spec_for_rank",
     "install_hint",
+    "package_versions",
     "to_numpy",
     "unavailable_backends",
 ]

@@ -59,6 +59,13 @@ class HostRandom:
         host = self.generator.normal(mean, std, size=shape)
         return self.backend.asarray(host, dtype=self.backend.float_dtype(dtype))
 
+    def get_state(self) -> dict:
+        """The generator's position (JSON-able), for checkpoints."""
+        return {"kind": "pcg64", "state": self.generator.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        self.generator.bit_generator.state = state["state"]
+
 
 class Backend:
     """An Array API namespace ``xp`` on one ``device``, with a random source and hot kernels.
@@ -102,6 +109,18 @@ class Backend:
     def describe_devices(self) -> list[str]:
         """One line per accelerator this backend can use (empty for host-only backends)."""
         return []
+
+    @property
+    def accelerator(self) -> bool:
+        """True when arrays live on a GPU (not host memory, not a CPU device of a library)."""
+        return False
+
+    def set_threads(self, threads: int) -> None:
+        """Use ``threads`` threads for the library's own CPU thread pool (BLAS pools are set
+        with threadpoolctl by the caller)."""
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished the work queued so far (no-op on the host)."""
 
     def reference(self) -> Backend:
         """The generic Array API implementation on the same namespace and device: what every

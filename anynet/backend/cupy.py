@@ -61,6 +61,39 @@ class CupyBackend(Backend):
         names = [runtime.getDeviceProperties(i)["name"] for i in range(runtime.getDeviceCount())]
         return [f"cupy:{i}  {n.decode() if isinstance(n, bytes) else n}" for i, n in enumerate(names)]
 
+    @property
+    def accelerator(self) -> bool:
+        return True
+
+    def synchronize(self) -> None:
+        self.module.cuda.get_current_stream().synchronize()
+
+    # ------------------------------------------------------------------ NCCL (anynet.distributed)
+    @classmethod
+    def nccl(cls) -> Any:
+        """CuPy's NCCL module; :class:`BackendError` saying what is missing."""
+        try:
+            cupy = cls.import_module()
+            from cupy.cuda import nccl
+        except ImportError as exc:
+            raise BackendError(f"NCCL needs CuPy with NCCL ({exc}); {cls.install_hint}") from None
+        if not getattr(nccl, "available", True):
+            raise BackendError("CuPy was built without NCCL")
+        count, reason = _cuda_devices(cupy)
+        if count < 1:
+            raise BackendError(f"NCCL needs a CUDA GPU, and none is usable here ({reason})")
+        return nccl
+
+    @staticmethod
+    def buffer_pointer(buffer: Array) -> int:
+        """The device address of a CuPy array (what NCCL calls take)."""
+        return int(buffer.data.ptr)
+
+    def stream_handle(self) -> int:
+        """The current CUDA stream of this backend's device."""
+        with self.device:
+            return int(self.module.cuda.get_current_stream().ptr)
+
     def owns(self, a) -> bool:
         return isinstance(a, self.module.ndarray)
 

@@ -14,7 +14,17 @@ from .generic import INSTALL_HINTS, GenericBackend
 from .numpy import NumpyBackend
 from .torch import TorchBackend
 
-__all__ = ["ALIASES", "KNOWN", "available_backends", "backend_of", "get_backend", "to_numpy"]
+__all__ = [
+    "ALIASES",
+    "KNOWN",
+    "PACKAGES",
+    "available_backends",
+    "backend_of",
+    "get_backend",
+    "gpu_spec_for_rank",
+    "package_versions",
+    "to_numpy",
+]
 
 #: libraries with a backend class of their own; any other compliant library is served generically
 _CLASSES: dict[str, type[Backend]] = {cls.library: cls for cls in (NumpyBackend, CupyBackend, TorchBackend)}
@@ -80,6 +90,43 @@ def available_backends() -> list[str]:
         if isinstance(backend, TorchBackend) and backend.module.cuda.is_available():
             found.append("torch:cuda")
     return found
+
+
+#: the array libraries ``anynet info`` reports, with the distributions that provide them
+PACKAGES = {
+    "numpy": ("numpy",),
+    "torch": ("torch",),
+    "cupy": ("cupy-cuda12x", "cupy-cuda13x", "cupy-cuda11x", "cupy"),
+    "array-api-strict": ("array-api-strict",),
+    "array-api-compat": ("array-api-compat",),
+}
+
+
+def package_versions() -> dict[str, str | None]:
+    """The installed version of every array library anynet knows (``None``: not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name, dists in PACKAGES.items():
+        found[name] = None
+        for dist in dists:
+            try:
+                found[name] = version(dist)
+                break
+            except PackageNotFoundError:
+                continue
+    return found
+
+
+def gpu_spec_for_rank(spec: str, local_rank: int) -> str:
+    """The backend spec of one process among several on a machine: ``"auto"`` (and a GPU
+    library named without a device) becomes GPU ``local_rank % device_count`` when GPUs are
+    usable; any other spec is kept."""
+    name = spec.strip().lower()
+    if name not in ("auto", CupyBackend.library):
+        return spec
+    count = CupyBackend.device_count()
+    return f"{CupyBackend.library}:{local_rank % count}" if count else spec
 
 
 def unavailable_backends() -> dict[str, str]:

@@ -49,6 +49,17 @@ class TorchBackend(Backend):
             return []
         return [f"torch:cuda:{i}  {cuda.get_device_name(i)}" for i in range(cuda.device_count())]
 
+    @property
+    def accelerator(self) -> bool:
+        return self.device.type == "cuda"
+
+    def set_threads(self, threads: int) -> None:
+        self.module.set_num_threads(int(threads))
+
+    def synchronize(self) -> None:
+        if self.accelerator:
+            self.module.cuda.synchronize(self.device)
+
     def owns(self, a) -> bool:
         return isinstance(a, self.module.Tensor)
 
@@ -73,6 +84,13 @@ class TorchRandom:
             self.generator.seed()
         else:
             self.generator.manual_seed(int(seed))
+
+    def get_state(self) -> dict:
+        """The generator's position (a host uint8 array), for checkpoints."""
+        return {"kind": "state", "state": np.array(self.generator.get_state().numpy())}
+
+    def set_state(self, state: dict) -> None:
+        self.generator.set_state(self.backend.module.from_numpy(np.array(state["state"], dtype=np.uint8)))
 
     def permutation(self, n: int) -> Array:
         torch = self.backend.module

@@ -211,17 +211,16 @@ def say(comm: Communicator, message: str) -> None:
 
 
 def rank_backend(spec, comm: Communicator | None):
-    """The backend spec for this rank: on a machine with GPUs, ``"auto"`` and ``"cupy"`` become
-    GPU ``local_rank % device_count``; NCCL needs CuPy."""
+    """The backend spec for this rank: on a machine with GPUs, ``"auto"`` (and the GPU library
+    named without a device) becomes GPU ``local_rank % device_count``; NCCL needs a GPU backend."""
+    from ..backend import get_backend, gpu_spec_for_rank
+
     if comm is None or not isinstance(spec, str):
         return spec
-    from ..backend.cupy import CupyBackend
-
-    name = spec.strip().lower()
-    if comm.name == "nccl" and name not in ("auto", "cupy") and not name.startswith("cupy:"):
-        raise DistributedError(f"distributed='nccl' trains on CuPy (backend 'auto' or 'cupy'), not {spec!r}")
-    count = CupyBackend.device_count() if name in ("auto", "cupy") else 0
-    return f"cupy:{comm.local_rank % count}" if count and comm.size > 1 else spec
+    chosen = gpu_spec_for_rank(spec, comm.local_rank) if comm.size > 1 else spec
+    if comm.name == "nccl" and not get_backend(chosen).accelerator:
+        raise DistributedError(f"distributed='nccl' trains on GPUs (backend 'auto' with a GPU), not {spec!r}")
+    return chosen
 
 
 @contextmanager

@@ -73,10 +73,10 @@ class MPICommunicator(Communicator):
     # ------------------------------------------------------------------ device buffers
     def _device_direct(self, backend: Backend) -> bool:
         """Whether a device buffer goes to MPI as it is (CUDA-aware MPI), else host staging."""
-        if backend.on_host or backend.name == "numpy":
+        if backend.on_host:
             return False
         if self._cuda_aware is None:
-            self._cuda_aware = backend.name == "cupy" and cuda_aware_mpi(self.MPI)
+            self._cuda_aware = backend.accelerator and cuda_aware_mpi(self.MPI)
             if not self._cuda_aware:
                 say(
                     self,
@@ -87,12 +87,12 @@ class MPICommunicator(Communicator):
         return self._cuda_aware
 
     def _collective(self, buffer: Array, backend: Backend, call) -> Array:
-        if backend.name == "numpy":
+        if backend.on_host:
             buffer = np.ascontiguousarray(buffer)
             call(buffer)
             return buffer
         if self._device_direct(backend):
-            backend.module.cuda.get_current_stream().synchronize()  # MPI reads on its own
+            backend.synchronize()  # MPI reads on its own
             call(buffer)
             return buffer
         host = np.array(backend.to_host(buffer), copy=True)

@@ -28,31 +28,27 @@ INSTALL_HINT = (
 
 
 def import_nccl() -> Any:
-    """``cupy.cuda.nccl``, or a :class:`DistributedError` saying what is missing."""
+    """The GPU library's NCCL module, or a :class:`DistributedError` saying what is missing."""
+    from ..backend import BackendError
+    from ..backend.cupy import CupyBackend
+
     try:
-        import cupy
-        from cupy.cuda import nccl
-    except ImportError as exc:
-        raise DistributedError(f"{INSTALL_HINT} (import failed: {exc})") from None
-    if not getattr(nccl, "available", True):
-        raise DistributedError(f"{INSTALL_HINT} (CuPy was built without NCCL)")
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:
-        raise DistributedError(f"{INSTALL_HINT} (no usable CUDA device: {exc})") from None
-    if count < 1:
-        raise DistributedError(f"{INSTALL_HINT} (no CUDA device found)")
-    return nccl
+        return CupyBackend.nccl()
+    except BackendError as exc:
+        raise DistributedError(f"{INSTALL_HINT} ({exc})") from None
 
 
-def _cupy_pointer(buffer: Array) -> int:
-    return buffer.data.ptr
+def _gpu(local_rank: int) -> Any:
+    """This rank's GPU backend."""
+    from ..backend import get_backend, gpu_spec_for_rank
+
+    return get_backend(gpu_spec_for_rank("auto", local_rank))
 
 
-def _cupy_stream() -> int:
-    import cupy
+def _pointer(buffer: Array) -> int:
+    from ..backend.cupy import CupyBackend
 
-    return cupy.cuda.get_current_stream().ptr
+    return CupyBackend.buffer_pointer(buffer)
 
 
 class NCCLCommunicator(Communicator):
@@ -68,9 +64,10 @@ class NCCLCommunicator(Communicator):
         self,
         control: Communicator,
         nccl: Any,
-        pointer: Callable[[Array], Any] = _cupy_pointer,
-        stream: Callable[[], Any] = _cupy_stream,
+        pointer: Callable[[Array], Any] = _pointer,
+        stream: Callable[[], Any] | None = None,
     ):
+        stream = stream if stream is not None else _gpu(control.local_rank).stream_handle
         self.control, self.nccl, self.pointer, self.stream = control, nccl, pointer, stream
         self.rank, self.size, self.local_rank = control.rank, control.size, control.local_rank
         uid = control.bcast_object(nccl.get_unique_id() if control.is_main else None)
@@ -80,9 +77,7 @@ class NCCLCommunicator(Communicator):
     def create(cls, control: Communicator) -> NCCLCommunicator:
         """Pick this rank's GPU (``local_rank % device_count``) and join the NCCL group."""
         nccl = import_nccl()
-        import cupy
-
-        cupy.cuda.Device(control.local_rank % cupy.cuda.runtime.getDeviceCount()).use()
+        _gpu(control.local_rank).device.use()
         return cls(control, nccl)
 
     @property

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Backend, HostRandom, to_numpy
+from ..backend import Backend, HostRandom
 
 __all__ = [
     "RANDOM_MODES",
@@ -45,7 +45,7 @@ def random_mode(backend: Backend, mode: str | None) -> str:
     if mode not in RANDOM_MODES:
         raise ValueError(f"random must be one of {RANDOM_MODES}, got {mode!r}")
     if mode == "auto":
-        return "device" if backend.name == "cupy" or "cuda" in str(backend.device) else "host"
+        return "device" if backend.accelerator else "host"
     return mode
 
 
@@ -63,20 +63,11 @@ def epoch_random(net, seed: int, epoch: int, mode: str) -> Any:
 
 def get_random_state(random: Any) -> dict | None:
     """The position of a random source, as JSON-able data and arrays (``None``: not savable)."""
-    gen = getattr(random, "generator", None)
-    if isinstance(gen, np.random.Generator):
-        return {"kind": "pcg64", "state": gen.bit_generator.state}
-    get_state = getattr(gen, "get_state", None)
-    if get_state is not None and hasattr(gen, "set_state"):  # torch.Generator
-        return {"kind": "torch", "state": np.array(to_numpy(get_state()))}
-    return None
+    get_state = getattr(random, "get_state", None)
+    return None if get_state is None else get_state()
 
 
 def set_random_state(random: Any, state: dict | None) -> None:
     """Put a random source back where :func:`get_random_state` found it."""
-    if state is None:
-        return
-    if state["kind"] == "pcg64":
-        random.generator.bit_generator.state = state["state"]
-    elif state["kind"] == "torch":
-        random.generator.set_state(random.backend.module.from_numpy(np.array(state["state"])))
+    if state is not None:
+        random.set_state(state)
