@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ._trained import mnist_mlp
+from ._trained import mnist_cnn, mnist_mlp
 
 pytestmark = pytest.mark.browser
 
@@ -32,9 +32,10 @@ CANVAS = 280
 SCALE = CANVAS // 28
 
 
-@pytest.fixture(scope="module")
-def model(data_dir):
-    return mnist_mlp(data_dir)
+@pytest.fixture(scope="module", params=["mlp", "cnn"])
+def model(request, data_dir):
+    """The page serves an MLP and a convolutional network the same way."""
+    return (mnist_mlp if request.param == "mlp" else mnist_cnn)(data_dir)
 
 
 @pytest.fixture(scope="module")
