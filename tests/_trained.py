@@ -25,7 +25,7 @@ def mnist_mlp(data_dir: Path, epochs: int = 2):
     return model, data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mnist_cnn(data_dir: Path, epochs: int = 2, samples: int = 20000):
     """A narrow CNN (8 and 16 channels, dense 64), ``epochs`` epochs of Adam on ``samples``
     training digits (about 97 % test accuracy in some 20 s). Returns ``(model, dataset)``."""
