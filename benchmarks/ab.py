@@ -86,7 +86,8 @@ def main() -> int:
         }
         times: dict[str, list[float]] = {name: [] for name in workers}
         for r in range(args.rounds):
-            for name, proc in workers.items():
+            order = list(workers.items())
+            for name, proc in order if r % 2 == 0 else order[::-1]:  # no contestant always first
                 times[name].append(_epoch(proc)["cpu"])
             print(
                 f"  round {r + 1}/{args.rounds}: "
