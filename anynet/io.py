@@ -60,6 +60,7 @@ __all__ = [
     "read_metadata",
     "save_model",
     "weights_digest",
+    "write_atomically",
 ]
 
 #: the largest model file read (100 M float64 parameters and a header fit)
@@ -126,7 +127,7 @@ def save_model(model: Network, path, **extra) -> Path:
         "weights_sha256": weights_digest(tensors),
     }
     path = Path(path)
-    _write_atomically(path, save(tensors, metadata={"anynet": json.dumps(meta)}))
+    write_atomically(path, save(tensors, metadata={"anynet": json.dumps(meta)}))
     return path
 
 
@@ -147,7 +148,7 @@ def _sort_key(name: str) -> tuple[int, str]:
     return (int(index) if index.isdigit() else -1, param)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` through a temporary in the same folder, then remove stale temporaries."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -11,12 +11,12 @@ never half of one. Nothing is pickled.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..io import write_atomically
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -71,19 +71,8 @@ def write_checkpoint(directory, state: dict) -> Path:
     tensors: dict[str, np.ndarray] = {}
     meta = {"format": CHECKPOINT_FORMAT, **_split(state, "", tensors)}
     data = save(tensors, metadata={_KEY: json.dumps(meta)})
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / CHECKPOINT_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = Path(directory) / CHECKPOINT_FILE
+    write_atomically(path, data)  # as model files: temporary, fsync, rename; the umask's mode
     return path
 
 
