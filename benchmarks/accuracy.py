@@ -131,6 +131,28 @@ CONFIGS["cnn-emnist"] = {
 }
 
 
+#: longer schedules after the first CNN runs fell short of the targets (99.51 % / 89.00 %):
+#: MNIST adds Simard et al.'s elastic distortion and doubles the epochs; the EMNIST network,
+#: which under-fitted its augmented training images (88.6 % training accuracy), gets a wider
+#: dense layer, less dropout, milder augmentation and twice the epochs
+CONFIGS["cnn-mnist-elastic"] = {
+    **CONFIGS["cnn-mnist"],
+    "epochs": 30,
+    "augment": dict(rotation=10, scale=0.1, translation=2.0, elastic_alpha=34, elastic_sigma=4),
+    "about": "the cnn-mnist network, 30 epochs, elastic distortion (alpha 34, sigma 4) on top of "
+    "rotation +-10 deg, scale +-10 %, shift +-2 px",
+}
+CONFIGS["cnn-emnist-wide"] = {
+    **CONFIGS["cnn-emnist"],
+    "dense": 512,
+    "dropout": 0.3,
+    "epochs": 24,
+    "augment": dict(rotation=8, scale=0.08, translation=1.5),
+    "about": "the cnn-mnist convolutions with dense 512, dropout 0.3, 47 outputs, 24 epochs; "
+    "rotation +-8 deg, scale +-8 %, shift +-1.5 px",
+}
+
+
 class EpochLog(Callback):
     """One line per epoch, flushed (for logs of background runs)."""
 
@@ -189,6 +211,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int)
     p.add_argument("--hidden", type=int, nargs="+")
+    p.add_argument("--dense", type=int, help="units of a CNN's dense layer")
     p.add_argument("--dropout", type=float)
     p.add_argument("--input-dropout", type=float)
     p.add_argument("--lr", type=float)
@@ -207,6 +230,7 @@ def main(argv=None):
     for key in (
         "epochs",
         "hidden",
+        "dense",
         "dropout",
         "input_dropout",
         "lr",
