@@ -25,6 +25,13 @@ WORKER = textwrap.dedent(
     from anynet.training import Callback
 
     out, mode = sys.argv[1], sys.argv[2]
+    if mode == "gather":  # what step checkpoints use to collect every rank's generators
+        from anynet.distributed import get_communicator
+        comm = get_communicator("mpi")
+        got = comm.gather_object({"rank": comm.rank, "state": np.arange(comm.rank + 1)})
+        if comm.is_main:
+            np.savez(os.path.join(out, "gathered.npz"), *[g["state"] for g in got])
+        sys.exit(0 if (got is None) != comm.is_main else 1)
     rng = np.random.default_rng(0)
     centres = rng.uniform(0, 255, (10, 28, 28))
     y = rng.integers(0, 10, 4800)
@@ -109,3 +116,11 @@ def test_a_failure_on_one_rank_stops_all(worker, tmp_path):
     assert "rank 1 of 2: OSError: disk full" in run.stderr
     assert "stopping all 2 ranks" in run.stderr
     assert not (tmp_path / "rank0.npz").exists()
+
+
+def test_gather_object_collects_every_rank_on_rank_zero(worker, tmp_path):
+    mpiexec = _mpiexec()
+    run = _run([mpiexec, "-n", "2", sys.executable, str(worker), str(tmp_path), "gather"], timeout=60)
+    assert run.returncode == 0, run.stderr + run.stdout
+    with np.load(tmp_path / "gathered.npz") as f:
+        assert [f[k].tolist() for k in f.files] == [[0], [0, 1]]

@@ -88,6 +88,10 @@ class Communicator:
         """Rank 0's ``obj`` (small, JSON-like) on every rank."""
         return obj
 
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` (small, JSON-like), in rank order, on rank 0; ``None`` elsewhere."""
+        return [obj]
+
     def barrier(self) -> None:
         """Wait until every rank gets here."""
 
@@ -161,6 +165,10 @@ class ThreadCommunicator(Communicator):
 
     def bcast_object(self, obj: Any) -> Any:
         return self._exchange(obj)[0]
+
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        values = self._exchange(obj)
+        return values if self.is_main else None
 
     def barrier(self) -> None:
         self._wait()

@@ -114,6 +114,9 @@ class MPICommunicator(Communicator):
     def bcast_object(self, obj: Any) -> Any:
         return self.comm.bcast(obj, root=0)
 
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        return self.comm.gather(obj, root=0)
+
     def barrier(self) -> None:
         self.comm.Barrier()
 

@@ -111,6 +111,9 @@ class NCCLCommunicator(Communicator):
     def bcast_object(self, obj: Any) -> Any:
         return self.control.bcast_object(obj)
 
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        return self.control.gather_object(obj)
+
     def barrier(self) -> None:
         self.control.barrier()
 

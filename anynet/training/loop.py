@@ -341,11 +341,26 @@ def _epoch_random(run: _Run) -> None:
     if run.parallel is not None:  # the same shuffle everywhere, per-rank augmentation and dropout
         run.stream = run.parallel.reseed(run.net, run.seed, run.epoch, run.random, run.stream)
     pending, run.pending_random = run.pending_random, None
-    if pending and run.is_main:  # the checkpoint holds rank 0's generator positions
-        set_random_state(run.stream, pending.get("stream"))
+    mine = _rank_random(run, pending) if pending else None
+    if mine:
+        set_random_state(run.stream, mine.get("stream"))
         for i, layer in enumerate(run.net.layers):
-            if str(i) in pending.get("layers", {}):
-                set_random_state(getattr(layer, "random", None), pending["layers"][str(i)])
+            if str(i) in mine.get("layers", {}):
+                set_random_state(getattr(layer, "random", None), mine["layers"][str(i)])
+
+
+def _rank_random(run: _Run, pending: dict) -> dict | None:
+    """This rank's generator positions in a checkpoint's ``random_state``: its entry of
+    ``ranks`` when the checkpoint has one per rank of a group this size; else rank 0 takes the
+    top-level positions (a single process, or a checkpoint written at Ctrl-C) and the others
+    keep their fresh epoch generators."""
+    if run.parallel is None:
+        return pending
+    comm = run.parallel.comm
+    ranks = pending.get("ranks")
+    if ranks is not None and len(ranks) == comm.size:
+        return ranks[comm.rank]
+    return pending if comm.is_main else None
 
 
 def _batches(run: _Run) -> tuple[Array, Array]:
@@ -401,17 +416,17 @@ def _steps(run: _Run) -> tuple[Array, Array]:
             and run.checkpoint_dir is not None
             and (run.epoch * run.steps + run.step) % run.checkpoint_steps == 0
             and run.step < run.steps
-            and run.is_main
         ):
-            _save(run, "steps")
+            _save(run, "steps")  # on every rank: rank 0 gathers their generator positions
     return loss_sum, correct
 
 
 # ---------------------------------------------------------------------- checkpoints
 
 
-def _state(run: _Run, reason: str) -> dict:
-    """Everything needed to continue the run from where it stands."""
+def _state(run: _Run, reason: str, ranks: list | None = None) -> dict:
+    """Everything needed to continue the run from where it stands (``ranks``: every rank's
+    generator positions, when gathered)."""
     from .. import __version__
 
     net = run.net
@@ -440,19 +455,34 @@ def _state(run: _Run, reason: str) -> dict:
     if mid:
         assert run.sums is not None
         state["sums"] = [float(run.sums[0]), float(run.sums[1])]
-        state["random_state"] = {
-            "stream": get_random_state(run.stream),
-            "layers": {
-                str(i): get_random_state(getattr(layer, "random", None))
-                for i, layer in enumerate(net.layers)
-                if getattr(layer, "random", None) is not None
-            },
-        }
+        state["random_state"] = _random_positions(run)
+        if ranks is not None:
+            state["random_state"]["ranks"] = ranks
     return state
 
 
-def _save(run: _Run, reason: str, directory: Path | None = None) -> Path:
-    return write_checkpoint(directory or run.checkpoint_dir, _state(run, reason))
+def _random_positions(run: _Run) -> dict:
+    """Where this rank's epoch stream and layers' generators stand."""
+    return {
+        "stream": get_random_state(run.stream),
+        "layers": {
+            str(i): get_random_state(getattr(layer, "random", None))
+            for i, layer in enumerate(run.net.layers)
+            if getattr(layer, "random", None) is not None
+        },
+    }
+
+
+def _save(run: _Run, reason: str, directory: Path | None = None, gather: bool = True) -> Path | None:
+    """Write a checkpoint from rank 0. Distributed and mid-epoch with ``gather``, every rank must
+    call this at the same step: their generator positions are gathered, so that each rank
+    resumes exactly (without it, as at Ctrl-C, only rank 0's are saved)."""
+    ranks = None
+    if gather and run.parallel is not None and run.step > 0 and not run.logged:
+        ranks = run.parallel.comm.gather_object(_random_positions(run))
+    if not run.is_main:
+        return None
+    return write_checkpoint(directory or run.checkpoint_dir, _state(run, reason, ranks))
 
 
 def _should_resume(run: _Run, resume) -> bool:
@@ -513,7 +543,7 @@ def _save_on_interrupt(run: _Run) -> None:
         return
     directory = run.checkpoint_dir or _interrupt_dir()
     try:
-        _save(run, "interrupt", directory)
+        _save(run, "interrupt", directory, gather=False)  # the other ranks may be elsewhere
     except Exception as exc:
         print(
             f"\nanynet: training interrupted; saving a checkpoint to {directory} failed: {exc}",
