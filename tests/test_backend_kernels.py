@@ -1,7 +1,8 @@
 """Every backend's kernels agree with the generic Array API reference (``Backend.reference()``;
-NumPy's overrides use ufuncs with out= buffers and are bit-identical), on every backend; and the
-hot-path rewrites of the layers (multiply by a saved 0/1 mask instead of ``where``) keep the
-old results.
+NumPy's optimizer overrides use ufuncs with out= buffers and are bit-identical, its batch
+normalisation agrees to rounding, its max pooling exactly, ties included), on every backend;
+and the hot-path rewrites of the layers (multiply by a saved 0/1 mask instead of ``where``)
+keep the old results.
 
 No timings here: speed is measured only by benchmarks/speed.py.
 """
@@ -41,6 +42,7 @@ def test_reference_is_the_generic_class_on_the_same_namespace_and_device(backend
     assert type(ref) is Backend
     assert ref.xp is backend.xp and ref.device == backend.device and ref.name == backend.name
     methods = ("make_array", "from_host", "to_host", "random", "adam_update", "flush_small", "scratch_like")
+    methods += ("batch_norm_train", "batch_norm_backward", "max_pool_forward", "max_pool_backward")
     overrides = [m for m in methods if getattr(type(backend), m) is not getattr(Backend, m)]
     # the libraries with a class of their own override something; the generic one nothing
     assert bool(overrides) == (backend.name in ("numpy", "cupy", "torch")), overrides
@@ -187,3 +189,127 @@ def test_first_layer_input_gradient_is_skipped_behind_flatten():
     net.fit(x, np.array([0, 1, 2, 0]), epochs=1, batch_size=4)
     # layers: Flatten(0), Dense(1), ReLU(2), Dense(3); Flatten has nothing to learn
     assert calls == [(3, True), (2, True), (1, False)]
+
+
+# --------------------------------------------------------------------------- batch norm, max pool
+
+#: per-sample shapes, and whether the batch comes laid out as a convolution's output
+#: (memory (C, N, H, W), logical (N, C, H, W)) rather than contiguous
+LAYOUTS = [((5,), False), ((3, 5, 6), False), ((3, 5, 6), True)]
+
+
+def _on(backend, host_array, dtype, conv_layout=False):
+    """``host_array`` (N, ...) on ``backend``; with ``conv_layout`` a (1, 0, 2, 3) permuted view
+    of a (C, N, H, W) array, as Conv2D.forward returns."""
+    if not conv_layout:
+        return backend.asarray(host_array, dtype=dtype)
+    a = backend.asarray(np.ascontiguousarray(host_array.transpose(1, 0, 2, 3)), dtype=dtype)
+    return backend.xp.permute_dims(a, (1, 0, 2, 3))
+
+
+def _batch_norm_results(k, backend, x, g, params, dtype, conv_layout):
+    """Training outputs, gradients and inference output of kernels ``k`` (host arrays)."""
+    gamma, beta, mean, var = (backend.asarray(a, dtype=dtype) for a in params)
+    y, m, v, ctx = k.batch_norm_train(_on(backend, x, dtype, conv_layout), gamma, beta, 1e-5)
+    dx, dgamma, dbeta = k.batch_norm_backward(ctx, _on(backend, g, dtype, conv_layout), gamma)
+    infer = k.batch_norm_inference(_on(backend, x, dtype, conv_layout), gamma, beta, mean, var, 1e-5)
+    for a in (y, m, v, dx, dgamma, dbeta, infer):
+        assert_on(backend, a, backend.float_dtype(dtype))
+    return [to_numpy(a) for a in (y, m, v, dx, dgamma, dbeta, infer)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("shape", "conv_layout"), LAYOUTS)
+def test_batch_norm_fast_and_generic_agree_on_every_backend(backend, dtype, shape, conv_layout):
+    rng = np.random.default_rng(len(shape))
+    x = rng.normal(size=(7, *shape)) * 3 + 5  # a mean far from 0: centring must stay exact
+    g = rng.normal(size=x.shape)
+    c = shape[0]
+    params = (rng.uniform(0.5, 2, c), rng.normal(size=c), rng.normal(size=c), rng.uniform(0.5, 2, c))
+    fast = _batch_norm_results(backend, backend, x, g, params, dtype, conv_layout)
+    generic = _batch_norm_results(backend.reference(), backend, x, g, params, dtype, conv_layout)
+    names = ("y", "mean", "var", "dx", "dgamma", "dbeta", "inference")
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for name, a, b in zip(names, fast, generic):
+        # values are O(1) (dgamma, dbeta: sums of O(10) terms): atol relative to that
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=name)
+
+
+def test_numpy_batch_norm_matches_the_generic_one_on_conv_sized_batches():
+    """A convolution-sized batch in float32 (sums over 6272 values per channel)."""
+    numpy = get_backend("numpy")
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(32, 16, 14, 14)) * 2 + 3).astype(np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    params = (rng.uniform(0.5, 2, 16), rng.normal(size=16), rng.normal(size=16), rng.uniform(0.5, 2, 16))
+    for conv_layout in (False, True):
+        fast = _batch_norm_results(numpy, numpy, x, g, params, "float32", conv_layout)
+        generic = _batch_norm_results(numpy.reference(), numpy, x, g, params, "float32", conv_layout)
+        for name, a, b in zip(("y", "mean", "var", "dx"), fast, generic):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
+        for name, a, b in zip(("dgamma", "dbeta"), fast[4:6], generic[4:6]):
+            scale = np.abs(b).max()  # sums of 6272 terms: rounding relative to their size
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * scale, err_msg=name)
+
+
+def _tied(rng, shape):
+    """ReLU outputs of rounded values: mostly ties, and -0.0 next to 0.0 (x * (x > 0))."""
+    x = np.round(rng.normal(size=shape) * 1.5)
+    return x * (x > 0)
+
+
+@pytest.mark.parametrize("conv_layout", [False, True])
+@pytest.mark.parametrize(("hw", "p"), [((8, 8), 2), ((7, 7), 2), ((9, 10), 3), ((5, 4), 1), ((4, 4), 4)])
+def test_max_pool_fast_and_generic_agree_on_every_backend(backend, hw, p, conv_layout):
+    rng = np.random.default_rng(p)
+    x = _tied(rng, (3, 2, *hw))
+    g = backend.asarray(rng.normal(size=(3, 2, hw[0] // p, hw[1] // p)), dtype="float32")
+    results = []
+    for k in (backend, backend.reference()):
+        y, ctx = k.max_pool_forward(_on(backend, x, "float32", conv_layout), p, True)
+        dx = k.max_pool_backward(ctx, g)
+        infer, none = k.max_pool_forward(_on(backend, x, "float32", conv_layout), p, False)
+        assert none is None and tuple(dx.shape) == x.shape
+        for a in (y, dx, infer):
+            assert_on(backend, a, backend.xp.float32)
+        results.append([to_numpy(a) for a in (y, dx, infer)])
+    for name, a, b in zip(("y", "dx", "inference"), *results):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    # one input per window gets the window's gradient, and only a maximum does
+    dx = results[0][1]
+    assert np.count_nonzero(dx) <= results[0][0].size
+
+
+def test_numpy_kernels_keep_the_convolution_layout():
+    """Outputs and gradients come back laid out like a (C, N, H, W)-major input, so the next
+    elementwise layers and Conv2D.backward's reshape need no copy."""
+    numpy = get_backend("numpy")
+    x = _on(numpy, _tied(np.random.default_rng(0), (4, 3, 6, 6)), "float32", conv_layout=True)
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    y, _, _, ctx = numpy.batch_norm_train(x, gamma, beta, 1e-5)
+    dx = numpy.batch_norm_backward(ctx, x, gamma)[0]
+    pooled, pool_ctx = numpy.max_pool_forward(x, 2, True)
+    pool_dx = numpy.max_pool_backward(pool_ctx, pooled)
+    for a in (y, dx, pooled, pool_dx):
+        assert a.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def test_fast_and_generic_kernels_train_a_cnn_alike_on_numpy():
+    """A small CNN (convolution, batch norm, ReLU, max pool) trained a few steps in float64 with
+    the NumPy kernels and with the generic ones (forced on NumPy) ends with the same weights and
+    running statistics, to rounding."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 1, 12, 12))
+    y = np.eye(3)[rng.integers(0, 3, 16)]
+    weights = []
+    numpy = get_backend("numpy")
+    for backend in (numpy, numpy.reference()):
+        net = anynet.models.cnn(
+            (4, 6), 3, dense=8, dropout=0.0, backend=backend, seed=1, dtype="float64", input_shape=(1, 12, 12)
+        )
+        for _ in range(3):
+            net.train_step(backend.asarray(x, dtype="float64"), backend.asarray(y, dtype="float64"))
+        weights.append(net.get_weights())
+    for a, b in zip(*weights):
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)

@@ -8,6 +8,9 @@ over the ``m`` values each statistic is taken from::
 
     dgamma = sum(g * xhat)      dbeta = sum(g)
     dx     = gamma / sqrt(var + eps) * (g - dbeta / m - xhat * dgamma / m)
+
+The arithmetic is the backend's (``batch_norm_train``, ``batch_norm_backward`` and
+``batch_norm_inference`` in ``anynet/backend/base.py``; NumPy has faster versions).
 """
 
 from __future__ import annotations
@@ -60,29 +63,16 @@ class BatchNorm(Layer):
     def init_buffers(self) -> dict[str, np.ndarray]:
         return {"mean": np.zeros(self._features()), "var": np.ones(self._features())}
 
-    def _axes_and_shape(self, x: Array) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """The axes statistics are taken over, and the shape per-feature arrays broadcast as."""
-        if x.ndim == 2:
-            return (0,), (1, x.shape[1])
-        return (0, 2, 3), (1, x.shape[1], 1, 1)
-
     def forward(self, x: Array, training: bool = False) -> tuple[Array, Any]:
-        xp = self.xp
-        axes, shape = self._axes_and_shape(x)
-        gamma = xp.reshape(self.params["gamma"], shape)
-        beta = xp.reshape(self.params["beta"], shape)
+        b = self.backend
+        assert b is not None
+        gamma, beta = self.params["gamma"], self.params["beta"]
         if not training:
-            scale = gamma / xp.sqrt(xp.reshape(self.buffers["var"], shape) + self.eps)
-            return (x - xp.reshape(self.buffers["mean"], shape)) * scale + beta, None
-        mean = xp.mean(x, axis=axes, keepdims=True)
-        centred = x - mean
-        var = xp.mean(centred * centred, axis=axes, keepdims=True)
-        inv_std = 1.0 / xp.sqrt(var + self.eps)
-        xhat = centred * inv_std
-        self._update_running(
-            xp.reshape(mean, (-1,)), xp.reshape(var, (-1,)), math.prod(x.shape) // x.shape[1]
-        )
-        return xhat * gamma + beta, (xhat, inv_std, axes, shape)
+            mean, var = self.buffers["mean"], self.buffers["var"]
+            return b.batch_norm_inference(x, gamma, beta, mean, var, self.eps), None
+        y, mean, var, ctx = b.batch_norm_train(x, gamma, beta, self.eps)
+        self._update_running(mean, var, math.prod(x.shape) // x.shape[1])
+        return y, ctx
 
     def _update_running(self, mean: Array, var: Array, m: int) -> None:
         """New running statistics (new arrays: a concurrent inference pass keeps its own)."""
@@ -94,11 +84,6 @@ class BatchNorm(Layer):
         }
 
     def backward(self, ctx: Any, grad: Array, need_input_grad: bool = True) -> tuple[Array, Grads]:
-        xp = self.xp
-        xhat, inv_std, axes, shape = ctx
-        dbeta = xp.sum(grad, axis=axes, keepdims=True)
-        dgamma = xp.sum(grad * xhat, axis=axes, keepdims=True)
-        m = math.prod(grad.shape) // grad.shape[1]
-        gamma = xp.reshape(self.params["gamma"], shape)
-        dx = (gamma * inv_std) * (grad - dbeta * (1.0 / m) - xhat * (dgamma * (1.0 / m)))
-        return dx, {"gamma": xp.reshape(dgamma, (-1,)), "beta": xp.reshape(dbeta, (-1,))}
+        assert self.backend is not None
+        dx, dgamma, dbeta = self.backend.batch_norm_backward(ctx, grad, self.params["gamma"])
+        return dx, {"gamma": dgamma, "beta": dbeta}

@@ -42,53 +42,30 @@ class _Pool2D(Layer):
 
     def _windows(self, x: Array) -> Array:
         """(N, C, Ho, p, Wo, p): the windows of ``x``, cropped to whole windows."""
-        n, c, h, w = x.shape
-        p = self.pool_size
-        ho, wo = h // p, w // p
-        if (ho * p, wo * p) != (h, w):
-            x = x[:, :, : ho * p, : wo * p]
-        return self.xp.reshape(x, (n, c, ho, p, wo, p))
+        assert self.backend is not None
+        return self.backend.pool_windows(x, self.pool_size)
 
     def _uncrop(self, g: Array, shape: tuple) -> Array:
         """The gradient of the cropped input, put back in an array of the input's ``shape``."""
-        _n, _c, _h, _w = shape
-        if tuple(g.shape) == tuple(shape):
-            return g
-        out = self.xp.zeros(shape, dtype=g.dtype, device=self.backend.device)  # type: ignore[union-attr]
-        out[:, :, : g.shape[2], : g.shape[3]] = g
-        return out
+        assert self.backend is not None
+        return self.backend.uncrop(g, shape)
 
 
 class MaxPool2D(_Pool2D):
     """The maximum of each ``pool_size`` x ``pool_size`` window (stride = pool size).
 
-    Backward: each window's gradient goes to its first maximum in row-major order, found by
-    comparing the window's ``p*p`` positions with the maximum one after another (ties are
-    common after a ReLU; routing to every tied input would multiply the gradient).
+    Backward: each window's gradient goes to its first maximum in row-major order (ties are
+    common after a ReLU; routing to every tied input would multiply the gradient). The
+    arithmetic is the backend's (``max_pool_forward`` and ``max_pool_backward``).
     """
 
     def forward(self, x: Array, training: bool = False) -> tuple[Array, Any]:
-        # the maximum of the p*p strided slices, one elementwise maximum at a time: NumPy's
-        # max over the two inner window axes is ~15x slower than this
-        win = self._windows(x)
-        p = self.pool_size
-        y = win[:, :, :, 0, :, 0]
-        for i, j in ((i, j) for i in range(p) for j in range(p) if i or j):
-            y = self.xp.maximum(y, win[:, :, :, i, :, j])
-        return y, ((win, y, tuple(x.shape)) if training else None)
+        assert self.backend is not None
+        return self.backend.max_pool_forward(x, self.pool_size, training)
 
     def backward(self, ctx: Any, grad: Array, need_input_grad: bool = True) -> tuple[Array, Grads]:
-        xp = self.xp
-        win, y, shape = ctx
-        n, c, ho, p, wo, _ = win.shape
-        out = xp.zeros(win.shape, dtype=grad.dtype, device=self.backend.device)  # type: ignore[union-attr]
-        taken = xp.zeros(y.shape, dtype=xp.bool, device=self.backend.device)  # type: ignore[union-attr]
-        for i in range(p):
-            for j in range(p):
-                first = xp.logical_and(win[:, :, :, i, :, j] == y, xp.logical_not(taken))
-                out[:, :, :, i, :, j] = xp.astype(first, grad.dtype) * grad
-                taken = xp.logical_or(taken, first)
-        return self._uncrop(xp.reshape(out, (n, c, ho * p, wo * p)), shape), {}
+        assert self.backend is not None
+        return self.backend.max_pool_backward(ctx, grad), {}
 
 
 class AveragePool2D(_Pool2D):
