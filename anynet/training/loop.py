@@ -122,6 +122,11 @@ class _Run:
     extra: dict = field(default_factory=dict)
 
     @property
+    def mid_epoch(self) -> bool:
+        """Some of the epoch's steps are done and its logs are not yet in the history."""
+        return self.step > 0 and not self.logged
+
+    @property
     def is_main(self) -> bool:
         """The process that prints and writes files (rank 0; the only one when not distributed)."""
         return self.parallel is None or self.parallel.comm.is_main
@@ -430,7 +435,7 @@ def _state(run: _Run, reason: str, ranks: list | None = None) -> dict:
     from .. import __version__
 
     net = run.net
-    mid = run.step > 0 and not run.logged
+    mid = run.mid_epoch
     state = {
         "anynet_version": __version__,
         "reason": reason,
@@ -478,7 +483,7 @@ def _save(run: _Run, reason: str, directory: Path | None = None, gather: bool = 
     call this at the same step: their generator positions are gathered, so that each rank
     resumes exactly (without it, as at Ctrl-C, only rank 0's are saved)."""
     ranks = None
-    if gather and run.parallel is not None and run.step > 0 and not run.logged:
+    if gather and run.parallel is not None and run.mid_epoch:
         ranks = run.parallel.comm.gather_object(_random_positions(run))
     if not run.is_main:
         return None
