@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, NoReturn
 
 import numpy as np
@@ -19,6 +20,9 @@ from ..backend import Array, Backend
 from .comm import Communicator, DistributedError, local_rank_from_env, say
 
 __all__ = ["MPICommunicator", "cuda_aware_mpi"]
+
+#: Seconds a failing rank waits between printing why and ``MPI_Abort``.
+ABORT_GRACE_SECONDS = 0.5
 
 INSTALL_HINT = (
     "pip install mpi4py mpich (or: pip install 'anynet[mpi]'; on a cluster, build mpi4py "
@@ -123,5 +127,8 @@ class MPICommunicator(Communicator):
     def abort(self, message: str, code: int = 1) -> NoReturn:
         print(f"anynet: rank {self.rank} of {self.size}: {message}", file=sys.stderr, flush=True)
         sys.stdout.flush()
+        # the launcher forwards output through its proxies, and MPI_Abort tears them down at
+        # once: without a pause the message can be lost on the way (seen with MPICH's Hydra)
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(code)
         raise DistributedError(message)  # not reached: Abort ends the process
