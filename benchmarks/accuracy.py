@@ -22,7 +22,8 @@ Protocol (the test set is looked at once):
     python benchmarks/accuracy.py mnist --validate --epochs 20    # tuning run, no test set
 
 Any configuration value can be overridden (``--epochs``, ``--hidden``, ``--dropout``, ``--lr``,
-...). Results and the exact commands are recorded in ``benchmarks/results/accuracy.md``.
+...). ``--save FILE`` keeps the trained model, so that ``anynet evaluate --model FILE`` can show
+its per-class errors and most confused pairs. Results and the exact commands are recorded in ``benchmarks/results/accuracy.md``.
 On a small shared CPU, ``OPENBLAS_NUM_THREADS=1`` is much faster than a contended
 multi-threaded BLAS.
 """
@@ -234,6 +235,7 @@ def main(argv=None):
         help='Augmenter arguments as JSON, e.g. \'{"rotation": 10, "elastic_alpha": 34}\'; "null" for none',
     )
     p.add_argument("--json", help="also write the result record to this JSON file")
+    p.add_argument("--save", help="also save the trained model to this file (for `anynet evaluate`)")
     args = p.parse_args(argv)
 
     cfg = dict(CONFIGS[args.config])
@@ -286,6 +288,7 @@ def main(argv=None):
         seed=args.seed,
         verbose=False,
         callbacks=[EpochLog()],
+        save=args.save,
     )
     wall = time.perf_counter() - t0
 
