@@ -476,6 +476,7 @@ def _check_settings(config: dict, fail) -> None:
 
     checks = (
         ("loss", str),
+        ("loss_options", dict[str, float]),
         ("classes", list[str] | None),
         ("dtype", typing.Literal["float32", "float64"]),
         ("seed", int),
@@ -486,7 +487,7 @@ def _check_settings(config: dict, fail) -> None:
     if not 0 <= config.get("seed", 0) < 2**64:
         raise fail(f"'seed' should be in [0, 2**64), got {_short(config['seed'])}")
     try:
-        get_loss(config.get("loss", ""))
+        get_loss(config.get("loss", ""), config.get("loss_options"))
     except ValueError as exc:
         raise fail(str(exc)) from None
 

@@ -11,6 +11,7 @@ outputs. Nothing is stored on the loss, so one loss serves several threads.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .backend import Array, Backend, backend_of
@@ -62,20 +63,40 @@ class Loss:
         """Class scores from raw outputs (softmax for logit losses)."""
         return softmax(outputs, self.xp)
 
+    def get_config(self) -> dict:
+        """The loss's options, saved with the model; empty when all are the defaults."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({options})"
 
 
 class SoftmaxCrossEntropy(Loss):
     """Mean over the batch of ``-log softmax(z)[label]``, computed with the log-sum-exp shift.
 
-    The gradient is ``(softmax(z) - onehot) / batch``.
+    The gradient is ``(softmax(z) - onehot) / batch``. With ``label_smoothing`` eps > 0 the
+    targets become ``(1 - eps) * onehot + eps / classes`` (Szegedy et al. 2016, as in PyTorch's
+    ``cross_entropy(label_smoothing=eps)``), and so does ``onehot`` in the gradient.
     """
 
     name = "cross_entropy"
 
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        eps = float(label_smoothing) if isinstance(label_smoothing, (int, float)) else math.nan
+        if not 0.0 <= eps < 1.0:  # also rejects NaN and non-numbers
+            raise ValueError(f"label_smoothing should be a number in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = eps
+
+    def get_config(self) -> dict:
+        return {"label_smoothing": self.label_smoothing} if self.label_smoothing else {}
+
     def forward(self, logits, targets):
         xp = self.xp
+        if self.label_smoothing:
+            eps = self.label_smoothing
+            targets = targets * (1.0 - eps) + eps / logits.shape[1]
         shifted = logits - xp.max(logits, axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=1, keepdims=True)
@@ -136,14 +157,19 @@ LOSSES: dict[str, type[Loss]] = {
 }
 
 
-def get_loss(loss: Loss | str) -> Loss:
-    """A Loss from an instance or a name (``"cross_entropy"``, ``"mse"``, ``"half_squared_error"``)."""
+def get_loss(loss: Loss | str, options: dict | None = None) -> Loss:
+    """A Loss from an instance, or from a name (``"cross_entropy"``, ``"mse"``,
+    ``"half_squared_error"``) and the options its ``get_config`` gave."""
     if isinstance(loss, Loss):
         return loss
     try:
-        return LOSSES[loss]()
+        cls = LOSSES[loss]
     except (KeyError, TypeError):
         raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}") from None
+    try:
+        return cls(**(options or {}))
+    except TypeError:
+        raise ValueError(f"loss {loss!r} takes no options {sorted(options or {})}") from None
 
 
 def _sum_of_squares(a: Array, xp: Any) -> Array:

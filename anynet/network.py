@@ -142,6 +142,7 @@ class Network:
         return {
             "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
             "loss": self.loss.name,
+            **({"loss_options": options} if (options := self.loss.get_config()) else {}),
             "input_shape": list(self.input_shape) if self.input_shape is not None else None,
             "classes": list(self.classes) if self.classes else None,
             "dtype": self.dtype_name,
@@ -154,7 +155,7 @@ class Network:
         layers = [layer_from_config(entry) for entry in config["layers"]]
         return cls(
             layers,
-            loss=config["loss"],
+            loss=get_loss(config["loss"], config.get("loss_options")),
             backend=backend,
             dtype=dtype or config.get("dtype", "float32"),
             seed=config.get("seed", 0),

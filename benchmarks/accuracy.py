@@ -190,6 +190,7 @@ def build(cfg: dict, num_classes: int, backend: str, seed: int) -> anynet.Networ
             dropout=cfg["dropout"],
             backend=backend,
             seed=seed,
+            loss=anynet.losses.SoftmaxCrossEntropy(cfg.get("label_smoothing", 0.0)),
         )
     layers = [anynet.Flatten()]
     if cfg["input_dropout"]:
@@ -199,7 +200,8 @@ def build(cfg: dict, num_classes: int, backend: str, seed: int) -> anynet.Networ
         if cfg["dropout"]:
             layers.append(anynet.Dropout(cfg["dropout"]))
     layers.append(anynet.Dense(num_classes, init="glorot"))
-    return anynet.Network(layers, backend=backend, seed=seed)
+    loss = anynet.losses.SoftmaxCrossEntropy(cfg.get("label_smoothing", 0.0))
+    return anynet.Network(layers, loss=loss, backend=backend, seed=seed)
 
 
 def main(argv=None):
@@ -229,6 +231,7 @@ def main(argv=None):
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default 0)")
     p.add_argument(
         "--augment",
         type=json.loads,
@@ -249,6 +252,7 @@ def main(argv=None):
         "weight_decay",
         "batch_size",
         "optimizer",
+        "label_smoothing",
     ):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)

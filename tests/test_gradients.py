@@ -101,6 +101,7 @@ def test_layer_gradients_match_finite_differences(backend, case, batch, features
 
 LOSS_CASES = {
     "cross_entropy": losses.SoftmaxCrossEntropy,
+    "cross_entropy_smoothed": lambda: losses.SoftmaxCrossEntropy(label_smoothing=0.2),
     "mse": losses.MeanSquaredError,
     "half_squared_error": losses.SoftmaxHalfSquaredError,
 }
@@ -208,8 +209,10 @@ def test_loss_gradients_match_torch_autograd(case, batch, classes, seed):
 
     tz = torch.tensor(z, requires_grad=True)
     tt = torch.tensor(t)
-    if case == "cross_entropy":
-        ref = torch.nn.functional.cross_entropy(tz, torch.tensor(labels))
+    if case.startswith("cross_entropy"):
+        smoothing = loss.label_smoothing
+        assert smoothing == (0.2 if case.endswith("smoothed") else 0.0)
+        ref = torch.nn.functional.cross_entropy(tz, torch.tensor(labels), label_smoothing=smoothing)
     elif case == "mse":
         ref = ((tz - tt) ** 2).mean()
     else:

@@ -143,3 +143,26 @@ def _first_mnist_test_images(n):
     if not os.environ.get("ANYNET_DATA_DIR"):
         return None
     return load("mnist", download=False, progress=False).test.images[:n]
+
+
+def test_label_smoothing_is_saved_with_the_model(trained, tmp_path):
+    net, x, _ = trained
+    assert "loss_options" not in net.get_config()  # default files are as before
+    smoothed = anynet.mlp((12,), num_classes=3, backend="numpy", loss=anynet.losses.SoftmaxCrossEntropy(0.1))
+    smoothed.fit(x, np.arange(len(x)) % 3, epochs=1, batch_size=16)
+    path = save_model(smoothed, tmp_path / "smoothed.safetensors")
+    assert read_metadata(path)["config"]["loss_options"] == {"label_smoothing": 0.1}
+    assert load_model(path).loss.label_smoothing == 0.1
+
+
+@pytest.mark.parametrize("options", [{"label_smoothing": 1.5}, {"label_smoothing": "x"}, {"margin": 1.0}])
+def test_bad_loss_options_are_named(trained, tmp_path, options):
+    from safetensors.numpy import save
+
+    _, _, path = trained
+    meta = read_metadata(path)
+    meta["config"]["loss_options"] = options
+    bad = tmp_path / "bad-loss.safetensors"
+    bad.write_bytes(save(dict(_tensors(path).items()), metadata={"anynet": json.dumps(meta)}))
+    with pytest.raises(ModelFileError, match=r"loss_options|label_smoothing|takes no options"):
+        load_model(bad)
