@@ -92,11 +92,14 @@ class SoftmaxCrossEntropy(Loss):
     def get_config(self) -> dict:
         return {"label_smoothing": self.label_smoothing} if self.label_smoothing else {}
 
+    def smooth(self, targets: Array) -> Array:
+        """The targets the loss trains towards: one-hot rows, label-smoothed when eps > 0."""
+        eps = self.label_smoothing
+        return targets * (1.0 - eps) + eps / targets.shape[1] if eps else targets
+
     def forward(self, logits, targets):
         xp = self.xp
-        if self.label_smoothing:
-            eps = self.label_smoothing
-            targets = targets * (1.0 - eps) + eps / logits.shape[1]
+        targets = self.smooth(targets)
         shifted = logits - xp.max(logits, axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=1, keepdims=True)

@@ -68,6 +68,13 @@ def test_class_weights_scale_each_samples_loss_and_gradient():
         base = get_loss(name).bind(b)
         same = ClassWeightedLoss(base, np.ones((1, 3)))
         assert float(same.forward(logits, t)[0]) == pytest.approx(float(base.forward(logits, t)[0]))
+    # label smoothing: the weighted value and gradient both use the smoothed targets
+    smoothed = ClassWeightedLoss(SoftmaxCrossEntropy(label_smoothing=0.3).bind(b), w.reshape(1, 3))
+    value, ctx = smoothed.forward(logits, t)
+    soft = 0.7 * t + 0.1
+    per = -np.sum(soft * np.log(p), axis=1)
+    assert float(value) == pytest.approx(np.sum(w[labels] * per) / 6)
+    np.testing.assert_allclose(smoothed.backward(ctx), w[labels][:, None] * (p - soft) / 6)
     np.testing.assert_allclose(class_weight_vector("balanced", np.eye(3)[[0, 0, 0, 1]]), [4 / 9, 4 / 3, 1.0])
     np.testing.assert_allclose(class_weight_vector({"b": 3}, t, classes="abc"), [1, 3, 1])
 

@@ -76,7 +76,8 @@ class ClassWeightedLoss(Loss):
         xp, name = self.xp, self.base.name
         if name == "cross_entropy":
             shifted = outputs - xp.max(outputs, axis=1, keepdims=True)
-            return xp.log(xp.sum(xp.exp(shifted), axis=1)) - xp.sum(targets * shifted, axis=1)
+            soft = self.base.smooth(targets)  # type: ignore[attr-defined]
+            return xp.log(xp.sum(xp.exp(shifted), axis=1)) - xp.sum(soft * shifted, axis=1)
         if name == "mse":
             return xp.mean((outputs - targets) ** 2, axis=1)
         if name == "half_squared_error":
