@@ -180,6 +180,7 @@ class EpochLog(Callback):
 
 
 def build(cfg: dict, num_classes: int, backend: str, seed: int) -> anynet.Network:
+    loss = anynet.losses.SoftmaxCrossEntropy(cfg.get("label_smoothing", 0.0))
     if cfg.get("kind") == "cnn":
         from anynet.models import cnn
 
@@ -190,7 +191,7 @@ def build(cfg: dict, num_classes: int, backend: str, seed: int) -> anynet.Networ
             dropout=cfg["dropout"],
             backend=backend,
             seed=seed,
-            loss=anynet.losses.SoftmaxCrossEntropy(cfg.get("label_smoothing", 0.0)),
+            loss=loss,
         )
     layers = [anynet.Flatten()]
     if cfg["input_dropout"]:
@@ -200,7 +201,6 @@ def build(cfg: dict, num_classes: int, backend: str, seed: int) -> anynet.Networ
         if cfg["dropout"]:
             layers.append(anynet.Dropout(cfg["dropout"]))
     layers.append(anynet.Dense(num_classes, init="glorot"))
-    loss = anynet.losses.SoftmaxCrossEntropy(cfg.get("label_smoothing", 0.0))
     return anynet.Network(layers, loss=loss, backend=backend, seed=seed)
 
 
