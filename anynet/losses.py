@@ -63,6 +63,10 @@ class Loss:
         """Class scores from raw outputs (softmax for logit losses)."""
         return softmax(outputs, self.xp)
 
+    def per_sample(self, outputs: Array, targets: Array) -> Array | None:
+        """Each sample's loss, shape ``(n,)`` (for class weighting); None where not defined."""
+        return None
+
     def get_config(self) -> dict:
         """The loss's options, saved with the model; empty when all are the defaults."""
         return {}
@@ -109,6 +113,11 @@ class SoftmaxCrossEntropy(Loss):
         value = (xp.sum(xp.log(total)) - xp.sum(shifted)) / logits.shape[0]
         return value, (exp, targets)
 
+    def per_sample(self, logits, targets):
+        xp = self.xp
+        shifted = logits - xp.max(logits, axis=1, keepdims=True)
+        return xp.log(xp.sum(xp.exp(shifted), axis=1)) - xp.sum(self.smooth(targets) * shifted, axis=1)
+
     def backward(self, ctx):
         p, t = ctx
         g = p - t
@@ -124,6 +133,9 @@ class MeanSquaredError(Loss):
     def forward(self, outputs, targets):
         diff = outputs - targets
         return _sum_of_squares(diff, self.xp) / (diff.shape[0] * diff.shape[1]), diff
+
+    def per_sample(self, outputs, targets):
+        return self.xp.mean((outputs - targets) ** 2, axis=1)
 
     def backward(self, ctx):
         return ctx * (2.0 / (ctx.shape[0] * ctx.shape[1]))
@@ -145,6 +157,9 @@ class SoftmaxHalfSquaredError(Loss):
         p = softmax(logits, self.xp)
         diff = p - targets
         return 0.5 * _sum_of_squares(diff, self.xp) / logits.shape[0], (p, diff)
+
+    def per_sample(self, logits, targets):
+        return 0.5 * self.xp.sum((self.probabilities(logits) - targets) ** 2, axis=1)
 
     def backward(self, ctx):
         p, diff = ctx

@@ -3,8 +3,8 @@
 Each training sample's loss is multiplied by the weight of its class, ``w_i = t_i . c`` (its
 one-hot target row times the class-weight vector), and the batch loss is ``sum_i w_i l_i / n``.
 The gradient is exact for every loss (its row ``i`` is scaled by ``w_i``), and so is the reported
-value for the built-in losses (another :class:`~anynet.losses.Loss` reports its unweighted
-mean). Validation losses are never weighted. ``"balanced"`` gives class ``c`` the weight
+value for every loss with a ``per_sample`` method, which the built-in ones have (another
+:class:`~anynet.losses.Loss` reports its unweighted mean). Validation losses are never weighted. ``"balanced"`` gives class ``c`` the weight
 ``n / (k * n_c)``, as scikit-learn does.
 """
 
@@ -60,7 +60,7 @@ class ClassWeightedLoss(Loss):
         xp = self.xp
         value, ctx = self.base.forward(outputs, targets)
         w = xp.sum(targets * self.weights, axis=1)
-        per_sample = self._per_sample(outputs, targets)
+        per_sample = self.base.per_sample(outputs, targets)
         if per_sample is not None:
             value = xp.sum(per_sample * w) / outputs.shape[0]
         return value, (ctx, w)
@@ -71,15 +71,3 @@ class ClassWeightedLoss(Loss):
 
     def probabilities(self, outputs: Array) -> Array:
         return self.base.probabilities(outputs)
-
-    def _per_sample(self, outputs: Array, targets: Array) -> Array | None:
-        xp, name = self.xp, self.base.name
-        if name == "cross_entropy":
-            shifted = outputs - xp.max(outputs, axis=1, keepdims=True)
-            soft = self.base.smooth(targets)  # type: ignore[attr-defined]
-            return xp.log(xp.sum(xp.exp(shifted), axis=1)) - xp.sum(soft * shifted, axis=1)
-        if name == "mse":
-            return xp.mean((outputs - targets) ** 2, axis=1)
-        if name == "half_squared_error":
-            return 0.5 * xp.sum((self.base.probabilities(outputs) - targets) ** 2, axis=1)
-        return None
