@@ -164,6 +164,25 @@ CONFIGS["cnn-emnist-wider"] = {
 }
 
 
+#: fourth round: longer training and more channels both plateaued at 89.5-89.7 %, with test loss
+#: rising as training accuracy rose, so the next runs regularise the output instead: label
+#: smoothing 0.1 on the wider network, and label smoothing plus AdamW's decoupled weight decay
+#: on the wide one
+CONFIGS["cnn-emnist-wider-ls"] = {
+    **CONFIGS["cnn-emnist-wider"],
+    "label_smoothing": 0.1,
+    "about": CONFIGS["cnn-emnist-wider"]["about"] + "; label smoothing 0.1",
+}
+CONFIGS["cnn-emnist-wide-ls-wd"] = {
+    **CONFIGS["cnn-emnist-wide"],
+    "label_smoothing": 0.1,
+    "optimizer": "adamw",
+    "weight_decay": 0.05,
+    "about": CONFIGS["cnn-emnist-wide"]["about"]
+    + "; label smoothing 0.1; AdamW, decoupled weight decay 0.05",
+}
+
+
 class EpochLog(Callback):
     """One line per epoch, flushed (for logs of background runs)."""
 
