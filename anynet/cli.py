@@ -386,6 +386,7 @@ def _train_options(args, backend, dataset, out) -> dict:
         "resume",
         "class_weight",
         "clip_norm",
+        "label_smoothing",
         "distributed",
     )
     return {
@@ -762,6 +763,13 @@ def _train_optimizer_args(p) -> None:
         help="weight each class's loss by the inverse of its frequency",
     )
     p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (L2; decoupled for adamw)")
+    p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        metavar="EPS",
+        help="cross-entropy label smoothing: targets (1-EPS)*onehot + EPS/classes (default 0)",
+    )
 
 
 def _train_data_args(p) -> None:

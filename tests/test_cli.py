@@ -273,6 +273,8 @@ def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
                 "balanced",
                 "--clip-norm",
                 "1.5",
+                "--label-smoothing",
+                "0.05",
                 "--verbose",
                 "2",
                 "--schedule",
@@ -283,6 +285,7 @@ def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
         )
     assert seen["checkpoint_dir"] == str(tmp_path) and seen["resume"] == "auto"
     assert seen["class_weight"] == "balanced" and seen["clip_norm"] == 1.5
+    assert seen["label_smoothing"] == 0.05
     assert seen["verbose"] == 2 and seen["schedule"] == "onecycle" and seen["distributed"] == "mpi"
 
 

@@ -113,6 +113,22 @@ def test_sgd_and_custom_validation(blobs):
     assert result.model.info.training.validation_samples == len(yt)
 
 
+def test_label_smoothing_reaches_the_preset_loss_and_the_file(blobs, tmp_path):
+    result = train(blobs, label_smoothing=0.1, save=tmp_path / "s.safetensors", **FAST)
+    assert result.model.loss.label_smoothing == 0.1
+    assert anynet.load_model(result.path).loss.label_smoothing == 0.1
+    plain = train(blobs, **FAST)
+    assert plain.model.loss.label_smoothing == 0.0
+    # smoothing changes the training (the targets differ), so the histories differ
+    assert result.history["loss"] != plain.history["loss"]
+
+
+def test_label_smoothing_is_refused_for_a_built_network(blobs):
+    net = anynet.mlp((16,), num_classes=3, backend="numpy", seed=3)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        train(blobs, **{**FAST, "model": net, "hidden": None, "label_smoothing": 0.1})
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -122,6 +138,7 @@ def test_sgd_and_custom_validation(blobs):
         ({"optimizer": "rmsprop"}, ValueError, "unknown optimizer"),
         ({"schedule": "linear"}, ValueError, "unknown schedule"),
         ({"backend": "nonesuch"}, anynet.BackendError, "unknown backend"),
+        ({"label_smoothing": 1.0}, ValueError, "label_smoothing"),
     ],
 )
 def test_bad_arguments(blobs, kwargs, error, match):

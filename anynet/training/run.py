@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_backend, to_numpy
+from ..losses import SoftmaxCrossEntropy
 from ..models import MODEL_PRESETS, from_preset
 from ..network import Network
 from ..optimizers import Optimizer, get_optimizer
@@ -230,8 +231,15 @@ def _build_model(model, data: _Data, settings: dict[str, Any]) -> tuple[Network,
         settings["clip_norm"],
     )
     if isinstance(model, Network):
-        if settings["hidden"] is not None or settings["dropout"] is not None:
-            raise ValueError("hidden / dropout describe a named model; the Network given is already built")
+        if (
+            settings["hidden"] is not None
+            or settings["dropout"] is not None
+            or settings["loss"].label_smoothing
+        ):
+            raise ValueError(
+                "hidden / dropout / label_smoothing describe a named model; the Network given is already built "
+                "(give it SoftmaxCrossEntropy(label_smoothing=...) as its loss instead)"
+            )
         if model.classes is None and (not model.built or model.num_outputs == len(data.classes)):
             model.classes = data.classes
         if (
@@ -252,6 +260,7 @@ def _build_model(model, data: _Data, settings: dict[str, Any]) -> tuple[Network,
         dropout=settings["dropout"],
         activation=settings["activation"],
         optimizer=opt,
+        loss=settings["loss"],
         backend=settings["backend"],
         dtype=settings["dtype"],
         seed=settings["seed"],
@@ -346,6 +355,7 @@ def train(
     resume=False,
     class_weight=None,
     clip_norm: float | None = None,
+    label_smoothing: float = 0.0,
     distributed=None,
 ) -> TrainResult:
     """Train a model on a dataset and evaluate it on the test split.
@@ -390,6 +400,8 @@ def train(
         class_weight: ``"balanced"``, ``{class: weight}`` or one weight per class, applied to
             each training sample's loss.
         clip_norm: clip the global gradient norm of each step to this (optimizer by name only).
+        label_smoothing: eps in [0, 1) for a named model's cross-entropy: targets
+            ``(1 - eps) * onehot + eps / classes`` (saved with the model).
         distributed: ``"mpi"`` or ``"nccl"`` (under ``mpiexec -n N``) or an
             :class:`anynet.distributed.Communicator`: data-parallel training, each rank on its
             shard of every ``batch_size`` batch; rank 0 alone prints and saves. See
@@ -406,6 +418,7 @@ def train(
     if not isinstance(model, Network):
         backend = get_backend(rank_backend(backend, comm))  # fails before any loading
     lr, epochs = _preset_defaults(model, optimizer, lr, epochs)
+    loss = SoftmaxCrossEntropy(label_smoothing)  # a bad value fails before any loading
     with rank_zero_first(comm):  # one download, not one per rank
         data = _resolve_data(dataset, data_dir, progress=bool(verbose))
     _limit_and_split(data, limit, validation, seed)
@@ -421,6 +434,7 @@ def train(
         dtype=dtype,
         seed=seed,
         clip_norm=clip_norm,
+        loss=loss,
     )
     net, model_name = _build_model(model, data, settings)
     aug, aug_name = _make_augment(augment)
