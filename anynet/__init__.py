@@ -37,6 +37,7 @@ from .training import (
     TerminateOnNaN,
     TrainingDivergedError,
     TrainResult,
+    WeightAveraging,
     lr_find,
     train,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "TrainResult",
     "TrainingDivergedError",
     "WarmupCosine",
+    "WeightAveraging",
     "__version__",
     "available_backends",
     "backend_of",

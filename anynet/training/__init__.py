@@ -3,6 +3,7 @@
 - :mod:`.loop`        :func:`fit`, which ``Network.fit`` runs; :class:`TrainingDivergedError`
 - :mod:`.callbacks`   :class:`Callback`, :class:`EarlyStopping`, :class:`ModelCheckpoint`,
   :class:`CSVLogger`, :class:`TerminateOnNaN`, :class:`ReduceLROnPlateau`, progress output
+- :mod:`.averaging`   :class:`WeightAveraging`, an exponential moving average of the weights
 - :mod:`.checkpoint`  full-state checkpoint files (safetensors + JSON) for resuming a run
 - :mod:`.seeding`     where the shuffles and dropout masks come from (one seed, one run)
 - :mod:`.weighting`   ``class_weight``
@@ -11,6 +12,7 @@
 """
 
 from ..models import MODEL_PRESETS
+from .averaging import WeightAveraging
 from .callbacks import (
     Callback,
     CSVLogger,
@@ -41,6 +43,7 @@ __all__ = [
     "TerminateOnNaN",
     "TrainResult",
     "TrainingDivergedError",
+    "WeightAveraging",
     "fit",
     "lr_find",
     "read_checkpoint",
