@@ -252,6 +252,12 @@ def main(argv=None):
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     p.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default 0)")
     p.add_argument(
+        "--weight-average",
+        type=float,
+        metavar="DECAY",
+        help="test and save an exponential moving average of the weights (anynet.WeightAveraging)",
+    )
+    p.add_argument(
         "--augment",
         type=json.loads,
         help='Augmenter arguments as JSON, e.g. \'{"rotation": 10, "elastic_alpha": 34}\'; "null" for none',
@@ -272,6 +278,7 @@ def main(argv=None):
         "batch_size",
         "optimizer",
         "label_smoothing",
+        "weight_average",
     ):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
@@ -310,7 +317,8 @@ def main(argv=None):
         validation=validation,
         seed=args.seed,
         verbose=False,
-        callbacks=[EpochLog()],
+        callbacks=[EpochLog()]
+        + ([anynet.WeightAveraging(cfg["weight_average"])] if cfg.get("weight_average") else []),
         save=args.save,
     )
     wall = time.perf_counter() - t0
