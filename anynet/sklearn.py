@@ -98,11 +98,24 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
             yi,
             epochs=int(epochs),
             batch_size=min(int(self.batch_size), len(yi)),
-            class_weight=self.class_weight,
+            class_weight=self._class_weight(),
             verbose=self.verbose,
         )
         self.n_iter_ = getattr(self, "n_iter_", 0) + int(epochs)
         self.loss_ = float(net.history["loss"][-1])
+
+    def _class_weight(self):
+        """``class_weight`` for the training loop: label keys become indices into ``classes_``."""
+        if not isinstance(self.class_weight, dict):
+            return self.class_weight
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        unknown = [key for key in self.class_weight if key not in index]
+        if unknown:
+            raise ValueError(
+                f"class_weight keys {unknown!r} are not labels in classes_ {self.classes_.tolist()!r} "
+                "(class_weight takes {label: weight})"
+            )
+        return {index[key]: weight for key, weight in self.class_weight.items()}
 
     def predict_proba(self, X):
         """Class probabilities, host float64, one column per entry of ``classes_``."""
@@ -149,7 +162,8 @@ class MLPClassifier(_AnynetClassifier):
         dropout: dropout rate after each hidden layer.
         epochs: passes over the data per ``fit`` (``partial_fit``: one).
         batch_size, optimizer, lr, schedule, weight_decay, clip_norm: as in ``anynet.train``.
-        class_weight: ``None``, ``"balanced"`` or ``{label index: weight}``.
+        class_weight: ``None``, ``"balanced"`` or ``{label: weight}`` (keys are values of
+            ``classes_``; labels left out weigh 1).
         backend: any name :func:`anynet.get_backend` takes (``"cpu"``, ``"auto"``, a library name...).
         random_state: an int seed (``None``: 0, so fits are repeatable).
         warm_start: ``fit`` continues from the current weights instead of starting afresh.
@@ -200,7 +214,8 @@ class MLPClassifier(_AnynetClassifier):
 
 class CNNClassifier(_AnynetClassifier):
     """A convolutional network (:func:`anynet.models.cnn`) as a scikit-learn classifier; rows
-    of ``X`` are images flattened row-major to ``image_shape`` (one channel). Raises
+    of ``X`` are images flattened row-major to ``image_shape`` (one channel). The other
+    arguments, ``class_weight`` among them, are as in :class:`MLPClassifier`. Raises
     NotImplementedError when this anynet has no ``cnn`` builder."""
 
     def __init__(

@@ -90,3 +90,25 @@ def test_cnn_classifier_builds_the_cnn_preset_or_says_why_not():
         assert clf.predict_proba(x).shape == (12, 2)
     with pytest.raises(ValueError, match="image_shape"):
         CNNClassifier(image_shape=(28, 28)).fit(x, y)
+
+
+def test_class_weight_keys_are_labels_not_positions():
+    x, y = data()
+    codes = np.searchsorted(["cat", "dog", "eel"], y) + 1  # labels 1, 2, 3
+    kw = dict(hidden_layer_sizes=(8,), epochs=5, lr=1e-2)
+    by_int = MLPClassifier(class_weight={1: 50.0}, **kw).fit(x, codes)
+    by_str = MLPClassifier(class_weight={"cat": 50.0}, **kw).fit(x, y)  # label 1 is "cat"
+    np.testing.assert_allclose(by_int.predict_proba(x), by_str.predict_proba(x), rtol=1e-5, atol=1e-6)
+    plain = MLPClassifier(**kw).fit(x, codes)
+    assert not np.allclose(by_int.predict_proba(x), plain.predict_proba(x))
+    heavy = {1: 1000.0, 2: 1e-4, 3: 1e-4}  # key 3 is no position of 3 classes: only a label
+    assert np.mean(MLPClassifier(class_weight=heavy, **kw).fit(x, codes).predict(x) == 1) > 0.9
+
+
+@pytest.mark.parametrize("key", [0, 4, "cow"])
+def test_class_weight_key_not_a_label_is_refused(key):
+    x, y = data()
+    labels = np.searchsorted(["cat", "dog", "eel"], y) + 1 if key != "cow" else y
+    clf = MLPClassifier(hidden_layer_sizes=(4,), epochs=1, class_weight={key: 2.0})
+    with pytest.raises(ValueError, match=rf"class_weight.*{key!r}.*not labels"):
+        clf.fit(x, labels)
