@@ -162,6 +162,40 @@ def test_csv_pixel_and_label_range(tmp_path, images):
         read_csv(p2, num_classes=10)
 
 
+@pytest.mark.parametrize("label", ["+3", " 3", "03", "3 ", "+03"])
+def test_csv_first_row_with_signed_or_padded_label_is_data(tmp_path, images, label):
+    # the first label means int(label) == 3; the row must not be mistaken for a header
+    pix = images.reshape(5, -1)
+    rows = csv_text([3, 1, 4, 1, 5], pix, header=False).splitlines()
+    rows[0] = label + rows[0][1:]
+    p = tmp_path / "signed.csv"
+    p.write_text("\n".join(rows) + "\n")
+    x, y = read_csv(p)
+    assert y.tolist() == [3, 1, 4, 1, 5]
+    np.testing.assert_array_equal(x, images)
+
+
+@pytest.mark.parametrize("first", ["label", "Label", '"label"', " class", "y"])
+def test_csv_header_detected(tmp_path, images, first):
+    rows = csv_text([3, 1, 4, 1, 5], images.reshape(5, -1)).splitlines()
+    rows[0] = first + rows[0][len("label") :]
+    p = tmp_path / "head.csv"
+    p.write_text("\n".join(rows) + "\n")
+    x, y = read_csv(p)
+    assert y.tolist() == [3, 1, 4, 1, 5] and len(x) == 5
+
+
+@pytest.mark.parametrize("label", ["3.0", "", "1e3", "-", "+", "0x3"])
+def test_csv_malformed_first_label_is_refused_not_skipped(tmp_path, images, label):
+    # not a header (no leading letter) and not an integer: an error, never a silently lost row
+    rows = csv_text([3, 1, 4, 1, 5], images.reshape(5, -1), header=False).splitlines()
+    rows[0] = label + rows[0][1:]
+    p = tmp_path / "odd.csv"
+    p.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"odd\.csv: line 1, column 1: .* is not an integer"):
+        read_csv(p)
+
+
 # ---------------------------------------------------------------------------- mapping
 
 

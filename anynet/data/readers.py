@@ -254,8 +254,11 @@ def read_idx_pair(images_path, labels_path, num_classes: int | None = None, offs
 def read_csv(path, num_classes: int | None = 10, offset: int = 0, pixels: int = 784):
     """``(images (n,28,28) uint8, labels (n,) int64)`` from a Kaggle-style CSV.
 
-    Each row is ``label,p1,...,p784`` (pixels row-major, 0..255). A first row that is not
-    numeric (``label,pixel0,...``) is taken as a header and skipped; blank lines are skipped.
+    Each row is ``label,p1,...,p784`` (pixels row-major, 0..255), every field a decimal
+    integer with optional sign, leading zeros and spaces (``+3``, ``03``, `` 3`` all mean 3).
+    A first row whose first field starts with a letter (``label,pixel0,...``, quotes
+    allowed) is a header and skipped; any other first row is data, checked like the rest.
+    Blank lines are skipped.
     Gzipped files are read transparently. Images are returned as stored (the EMNIST Kaggle
     CSVs are transposed). Errors name the line (counted from 1, header and blank lines
     included). Files over :data:`MAX_CSV_BYTES` of text are refused.
@@ -321,7 +324,7 @@ def _csv_chunks(src: _Source, path: Path, width: int):
     for lineno, text in _csv_lines(src, path, width):
         if first:
             first = False
-            if not text.split(",")[0].strip().lstrip("-").isdigit():
+            if _HEADER.match(text):
                 continue  # header row
         count = text.count(",") + 1
         if count != width:
@@ -338,6 +341,8 @@ def _csv_chunks(src: _Source, path: Path, width: int):
 
 
 _INT = re.compile(r"[ \t]*[+-]?[0-9]+[ \t]*")
+#: A header row: its first field starts with a letter (or ``_``), optionally quoted.
+_HEADER = re.compile(r"\s*[\"']?[^\W\d]")
 
 
 def _csv_table(rows: list, path: Path) -> np.ndarray:
