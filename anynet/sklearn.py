@@ -81,10 +81,15 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def partial_fit(self, X, y, classes=None):
-        """One epoch on ``(X, y)``; the first call needs ``classes`` (all labels there will be)."""
+        """One epoch on ``(X, y)``; the first call needs ``classes`` (all labels there will be),
+        later ones may repeat them but not change them."""
         first = not hasattr(self, "network_")
         if first and classes is None:
             raise ValueError("the first call to partial_fit needs classes=[every label]")
+        if not first and classes is not None and not np.array_equal(self.classes_, np.unique(classes)):
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}"
+            )
         X, yi = self._encode(X, y, reset=first, classes=np.unique(classes) if first else None)
         if first:
             self.network_ = self._build(X.shape[1], len(self.classes_))

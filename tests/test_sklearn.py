@@ -112,3 +112,17 @@ def test_class_weight_key_not_a_label_is_refused(key):
     clf = MLPClassifier(hidden_layer_sizes=(4,), epochs=1, class_weight={key: 2.0})
     with pytest.raises(ValueError, match=rf"class_weight.*{key!r}.*not labels"):
         clf.fit(x, labels)
+
+
+def test_partial_fit_refuses_other_classes():
+    x, y = data()
+    clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    clf.partial_fit(x, y, classes=["cat", "dog", "eel"])
+    clf.partial_fit(x, y, classes=["eel", "cat", "dog"])  # the same classes: fine
+    with pytest.raises(ValueError, match="not the same as on last call to partial_fit"):
+        clf.partial_fit(x[y != "eel"], y[y != "eel"], classes=["cat", "dog"])
+    with pytest.raises(ValueError, match="not the same"):
+        MLPClassifier(hidden_layer_sizes=(4,), epochs=1).fit(x, y).partial_fit(
+            x, y, classes=["cat", "dog", "fox"]
+        )
+    assert clf.n_iter_ == 2
