@@ -162,7 +162,7 @@ class MLPClassifier(_AnynetClassifier):
     """A multi-layer perceptron (:func:`anynet.mlp`) as a scikit-learn classifier.
 
     Args:
-        hidden_layer_sizes: widths of the hidden layers.
+        hidden_layer_sizes: widths of the hidden layers (an int ``n``: one layer, ``(n,)``).
         activation: ``"relu"``, ``"leaky_relu"``, ``"tanh"`` or ``"sigmoid"``.
         dropout: dropout rate after each hidden layer.
         epochs: passes over the data per ``fit`` (``partial_fit``: one).
@@ -204,7 +204,7 @@ class MLPClassifier(_AnynetClassifier):
         from .models import mlp
 
         return mlp(
-            hidden=tuple(self.hidden_layer_sizes),
+            hidden=_hidden_sizes(self.hidden_layer_sizes),
             num_classes=n_classes,
             activation=self.activation,
             dropout=self.dropout,
@@ -275,6 +275,14 @@ class CNNClassifier(_AnynetClassifier):
             classes=[str(c) for c in self.classes_],
             input_shape=shape,
         )
+
+
+def _hidden_sizes(sizes) -> tuple[int, ...]:
+    """``hidden_layer_sizes`` as a tuple of positive ints (an int ``n`` is ``(n,)``)."""
+    items = tuple(sizes) if hasattr(sizes, "__iter__") and not isinstance(sizes, str) else (sizes,)
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in items):
+        raise ValueError(f"hidden_layer_sizes must be a positive int or a sequence of them, got {sizes!r}")
+    return tuple(int(n) for n in items)
 
 
 def _seed(random_state) -> int:

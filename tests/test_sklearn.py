@@ -126,3 +126,13 @@ def test_partial_fit_refuses_other_classes():
             x, y, classes=["cat", "dog", "fox"]
         )
     assert clf.n_iter_ == 2
+
+
+def test_hidden_layer_sizes_int_and_bad_values():
+    x, y = data()
+    clf = MLPClassifier(hidden_layer_sizes=10, epochs=1).fit(x, y)
+    assert [w["W"].shape for w in clf.network_.get_weights() if "W" in w] == [(4, 10), (10, 3)]
+    for bad in (0, -3, (8, 0), (8, -1), 2.5, (8.0,), "10", (True,)):
+        clf = MLPClassifier(hidden_layer_sizes=bad, epochs=1)  # no check before fit
+        with pytest.raises(ValueError, match="hidden_layer_sizes"):
+            clf.fit(x, y)
