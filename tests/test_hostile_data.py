@@ -217,3 +217,54 @@ def test_mapping_too_large(tmp_path):
     p = tmp_path / "huge-mapping.txt"
     p.write_text("".join(f"{i} {48 + i % 10}\n" for i in range(20_000)))  # ~200 kB, well-formed
     refused(read_mapping, p, match=r"too large for a mapping file")
+
+
+@pytest.mark.parametrize(
+    "code, problem",
+    [
+        (0, "control character"),  # NUL
+        (10, "control character"),  # newline
+        (13, "control character"),
+        (31, "control character"),
+        (127, "control character"),  # DEL
+        (0x85, "control character"),  # C1: NEXT LINE
+        (0x9F, "control character"),
+        (0x2028, "line or paragraph separator"),
+        (0xD800, "surrogate"),
+        (0xDFFF, "surrogate"),
+        (0x110000, "not a Unicode code point"),
+        (2**64, "not a Unicode code point"),
+    ],
+)
+def test_mapping_unusable_character(tmp_path, code, problem):
+    p = tmp_path / "bad-mapping.txt"
+    p.write_text(f"0 48\r\n1 49\r\n2 {code}\r\n3 51\r\n")
+    refused(read_mapping, p, match=rf"bad-mapping\.txt: line 3: .*{code}.*{problem}")
+
+
+def test_mapping_unusable_lower_case_column(tmp_path):
+    # letters files: 'label upper lower'; the lower column is checked too
+    p = tmp_path / "letters-mapping.txt"
+    p.write_text("1 65 97\n2 66 0\n")
+    refused(read_mapping, p, match=r"letters-mapping\.txt: line 2: .*\b0\b.*control character")
+
+
+def test_mapping_duplicate_character(tmp_path):
+    p = tmp_path / "dup-mapping.txt"
+    p.write_text("0 48\n\n1 65\n2 66\n3 65\n")
+    refused(read_mapping, p, match=r"dup-mapping\.txt: line 5: .*'A'.*already.*label 1 \(line 3\)")
+
+
+@pytest.mark.parametrize("byte", [b"\0", b"\x0c", b"\x1e", b"\x7f"], ids=["NUL", "FF", "RS", "DEL"])
+def test_mapping_control_byte_in_file(tmp_path, byte):
+    # form feed and RS would otherwise split a line silently (str.splitlines)
+    p = tmp_path / "ctl-mapping.txt"
+    p.write_bytes(b"0 48\n1 49" + byte + b"2 50\n3 51\n")
+    refused(read_mapping, p, match=rf"ctl-mapping\.txt: line 2: control character 0x{byte.hex()}")
+
+
+@pytest.mark.parametrize("field", ["1_0", "4" * 5000])
+def test_mapping_odd_numbers(tmp_path, field):
+    p = tmp_path / "num-mapping.txt"
+    p.write_text(f"0 48\n1 {field}\n")
+    refused(read_mapping, p, match=r"num-mapping\.txt: line 2.*(not 'label unicode'|too long)")

@@ -23,6 +23,8 @@ import os
 import re
 import stat
 import struct
+import sys
+import unicodedata
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -375,8 +377,58 @@ def read_mapping(path) -> tuple[str, ...]:
     Lines are ``label code`` (decimal Unicode code point) or, for EMNIST letters,
     ``label upper lower`` (the upper-case letter is used). Labels must be consecutive
     integers (0-based, or 1-based for letters). CRLF and LF line ends are both accepted.
+    Refused: control characters in the file, code points that are control characters
+    (C0, DEL, C1), line or paragraph separators, surrogates or out of range, and two
+    labels mapping to the same character.
     """
     path = Path(path)
+    chars: list[str] = []
+    seen: dict[str, tuple[int, int]] = {}  # character -> (label, line) that took it
+    first = None
+    for lineno, line in enumerate(_mapping_text(path).splitlines(), 1):  # \r\n, \n or \r
+        if not line.strip():
+            continue
+        nums = _mapping_fields(line, path, lineno)
+        if first is None:
+            first = nums[0]
+            if first not in (0, 1):
+                raise DataError(f"{path}: labels must start at 0 or 1, first label is {first}")
+        if nums[0] != first + len(chars):
+            raise DataError(
+                f"{path}: line {lineno}: label {nums[0]} out of order, expected {first + len(chars)}"
+            )
+        char = _mapping_char(nums[1], path, lineno)
+        for code in nums[2:]:  # letters files: the lower-case column is checked, not used
+            _mapping_char(code, path, lineno)
+        if char in seen:
+            label, line_taken = seen[char]
+            raise DataError(
+                f"{path}: line {lineno}: label {nums[0]} maps to {char!r} (code point {nums[1]}), "
+                f"already the character of label {label} (line {line_taken}); two classes "
+                "cannot share a character"
+            )
+        seen[char] = (nums[0], lineno)
+        chars.append(char)
+    if not chars:
+        raise DataError(f"{path}: empty mapping file")
+    return tuple(chars)
+
+
+#: Bytes a mapping file may not hold: ASCII controls other than tab, LF and CR.
+_MAPPING_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_MAPPING_INT = re.compile(r"[+-]?[0-9]+")
+
+#: Unicode categories that cannot name a class, with the reason given.
+_UNUSABLE = {
+    "Cc": "a control character",
+    "Cs": "a surrogate",
+    "Zl": "a line or paragraph separator",
+    "Zp": "a line or paragraph separator",
+}
+
+
+def _mapping_text(path: Path) -> str:
+    """The text of a mapping file: at most :data:`MAX_MAPPING_BYTES`, ASCII, no controls."""
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_MAPPING_BYTES + 1)
@@ -390,30 +442,35 @@ def read_mapping(path) -> tuple[str, ...]:
         text = data.decode("ascii")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not an ASCII mapping file ({exc})") from None
-    chars: list[str] = []
-    first = None
-    for lineno, line in enumerate(text.splitlines(), 1):  # handles \r\n, \n and \r
-        if not line.strip():
-            continue
-        parts = line.split()
-        try:
-            nums = [int(p) for p in parts]
-        except ValueError:
-            raise DataError(f"{path}: line {lineno} {line!r} is not 'label unicode'") from None
-        if len(nums) not in (2, 3):
-            raise DataError(f"{path}: line {lineno} has {len(nums)} fields, expected 'label unicode'")
-        if first is None:
-            first = nums[0]
-            if first not in (0, 1):
-                raise DataError(f"{path}: labels must start at 0 or 1, first label is {first}")
-        if nums[0] != first + len(chars):
-            raise DataError(
-                f"{path}: line {lineno}: label {nums[0]} out of order, expected {first + len(chars)}"
-            )
-        try:
-            chars.append(chr(nums[1]))
-        except (ValueError, OverflowError):
-            raise DataError(f"{path}: line {lineno}: {nums[1]} is not a Unicode code point") from None
-    if not chars:
-        raise DataError(f"{path}: empty mapping file")
-    return tuple(chars)
+    if m := _MAPPING_CONTROL.search(text):
+        lineno = len(text[: m.start() + 1].splitlines())
+        raise DataError(
+            f"{path}: line {lineno}: control character 0x{ord(m.group()):02x} in the file; "
+            "a mapping file holds digits, spaces and line ends only"
+        )
+    return text
+
+
+def _mapping_fields(line: str, path: Path, lineno: int) -> list[int]:
+    """The 2 or 3 integers of a mapping line (``label code`` or ``label upper lower``)."""
+    parts = line.split()
+    if not all(_MAPPING_INT.fullmatch(p) for p in parts):
+        raise DataError(f"{path}: line {lineno} {line[:40]!r} is not 'label unicode'")
+    if len(parts) not in (2, 3):
+        raise DataError(f"{path}: line {lineno} has {len(parts)} fields, expected 'label unicode'")
+    try:
+        return [int(p) for p in parts]
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        raise DataError(f"{path}: line {lineno}: a number too long to be a label or code point") from None
+
+
+def _mapping_char(code: int, path: Path, lineno: int) -> str:
+    """The character of code point ``code``, refused when it cannot name a class."""
+    where = f"{path}: line {lineno}: code point {code}"
+    if not 0 <= code <= sys.maxunicode:
+        raise DataError(f"{where} is not a Unicode code point (0..{sys.maxunicode})")
+    char = chr(code)
+    problem = _UNUSABLE.get(unicodedata.category(char))
+    if problem:
+        raise DataError(f"{where} (U+{code:04X}) is {problem}, not usable as a class name")
+    return char
