@@ -1,9 +1,12 @@
 """Saving and loading models: weights in safetensors (a format that cannot run code) with the
 architecture, class table, preprocessing and anynet version as JSON in its metadata.
 
-Files are written atomically (a temporary ``.<name>.XXXXXXXX.tmp`` in the same folder, then
-``os.replace``), so a crash never leaves half a model behind; temporaries left by earlier
-interrupted saves of the same file are removed by the next save. Loading never uses pickle.
+Files are written atomically (a temporary ``.<name>.<pid>@<host>.XXXXXXXX.tmp`` in the same
+folder, then ``os.replace``), so a crash never leaves half a model behind. Only a regular file
+(or nothing) at the path is replaced: a folder, FIFO, device, socket or symbolic link there is
+refused with a :class:`WriteTargetError`. Write errors name the file and keep their ``errno``.
+Each write first removes the temporaries earlier writes of the same file left behind when they
+were killed (their process is gone; see :func:`write_atomically`). Loading never uses pickle.
 
 A model file is treated as hostile until checked. :func:`load_model` reads the safetensors
 header itself and, before anything is allocated for the network, checks:
@@ -36,6 +39,8 @@ import math
 import operator
 import os
 import re
+import socket
+import stat
 import tempfile
 import time
 import types
@@ -55,6 +60,8 @@ __all__ = [
     "MAX_PARAMETERS",
     "ModelFileError",
     "ModelFileNotFoundError",
+    "WriteTargetError",
+    "check_write_target",
     "load_model",
     "model_file",
     "read_metadata",
@@ -74,14 +81,20 @@ MAX_FEATURES = 2**24
 #: the most layers, and the deepest JSON nesting, a model file may have
 MAX_LAYERS = 1_000
 MAX_JSON_DEPTH = 32
-#: temporaries of interrupted saves older than this are removed by the next save of that file
+#: temporaries of interrupted saves whose writer cannot be checked (another host, or an old
+#: name without the writer's process id) are removed by the next save once this old
 STALE_TMP_SECONDS = 60.0
 
 _DTYPES: dict[str, np.dtype] = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 _CODES = {(kind, size): code for code, dt in _DTYPES.items() for kind, size in [(dt.kind, dt.itemsize)]}
 _NAME = re.compile(r"layers\.(0|[1-9][0-9]{0,5})\.([A-Za-z_][A-Za-z0-9_]{0,63})")
 _FORMAT = re.compile(r"anynet-model/([1-9][0-9]{0,5})")
-_TMP = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")  # tempfile.mkstemp's 8 random characters
+# a write's temporary: ``.<target>.<pid>@<host>.<8 random characters of mkstemp>.tmp``, or
+# ``.<target>.<8 random>.tmp`` as anynet 0.1.0 named them, before the process id was added
+_TMP = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
+_TMP_PID = re.compile(
+    r"\.(?P<target>.+)\.(?P<pid>[1-9][0-9]{0,9})@(?P<host>[A-Za-z0-9._-]{1,64})\.[a-z0-9_]{8}\.tmp"
+)
 _RESERVED = ("format", "anynet_version", "config", "weights_sha256")
 
 
@@ -91,6 +104,10 @@ class ModelFileError(ValueError):
 
 class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
     """There is no model file at the path given."""
+
+
+class WriteTargetError(OSError):
+    """The path to write holds something anynet will not replace: not a regular file."""
 
 
 # --------------------------------------------------------------------------- saving
@@ -149,21 +166,78 @@ def _sort_key(name: str) -> tuple[int, str]:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` through a temporary in the same folder, then remove stale temporaries."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to ``path`` through a temporary in the same folder, flushed to disk and
+    renamed over the old file: a crash leaves the old file or the new one, never half of one.
+
+    Only a regular file (or nothing) at ``path`` is replaced; anything else there is refused
+    with a :class:`WriteTargetError`, checked before the temporary is written and again right
+    before the rename. Other failures raise an ``OSError`` that names ``path`` and keeps the
+    ``errno`` (e.g. ``errno.ENOSPC`` for a full disk); the old file stays as it was. Before
+    writing, temporaries of earlier writes of ``path`` whose process is gone are removed.
+    """
+    path = Path(path)
+    try:
+        check_write_target(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in _stale_temporaries(path):
+            stale.unlink(missing_ok=True)
+        _write_and_rename(path, data)
+    except WriteTargetError:
+        raise
+    except OSError as exc:
+        raise _naming(exc, path) from exc
+
+
+def _write_and_rename(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the model private
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        check_write_target(path)  # again: something else may have been put there meanwhile
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    for stale in _temporaries(path, older_than=STALE_TMP_SECONDS):
-        stale.unlink(missing_ok=True)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` as an ``OSError`` (of the same subclass and ``errno``) that names ``path``."""
+    if exc.errno is None:
+        return OSError(f"cannot write {path}: {exc}")
+    return OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}")
+
+
+def check_write_target(path) -> None:
+    """Raise :class:`WriteTargetError` unless ``path`` is a regular file or absent (a symbolic
+    link is refused, whatever it points to: :func:`write_atomically` would replace the link)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        return
+    raise WriteTargetError(
+        f"{path} is {_file_kind(path, st.st_mode)}, not a regular file; anynet replaces only regular files"
+    )
+
+
+def _file_kind(path, mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        try:
+            return f"a symbolic link (to {os.readlink(path)})"
+        except OSError:
+            return "a symbolic link"
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def _umask() -> int:
@@ -173,23 +247,74 @@ def _umask() -> int:
     return mask
 
 
-def _temporaries(path: Path, older_than: float = 0.0) -> list[Path]:
-    """The temporaries :func:`save_model` writes for ``path``, at least ``older_than`` seconds
-    old (younger ones may belong to a save still running)."""
+def _host() -> str:
+    """This machine's name as it goes into temporaries' names."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "localhost"
+
+
+def _temporary_prefix(path: Path) -> str:
+    """``.<name>.<pid>@<host>.`` (just ``.<name>.`` for a name too long to take more)."""
+    prefix = f".{path.name}.{os.getpid()}@{_host()}."
+    return prefix if len(os.fsencode(prefix)) + 12 <= 255 else f".{path.name}."
+
+
+def _temporary_of(name: str) -> tuple[str, int | None, str | None] | None:
+    """The target, writer's process id and host of a temporary's file name (``None`` for
+    the two of an old-style name), or ``None`` when ``name`` is no temporary of ours."""
+    match = _TMP_PID.fullmatch(name)
+    if match:
+        return match["target"], int(match["pid"]), match["host"]
+    match = _TMP.fullmatch(name)
+    return (match["target"], None, None) if match else None
+
+
+def _temporaries(path: Path) -> list[tuple[Path, int | None, str | None]]:
+    """The temporaries written for ``path`` (by this or another process), with their
+    writer's process id and host where the name has them."""
     try:
         names = os.listdir(path.parent)
     except OSError:
         return []
-    found, now = [], time.time()
+    found = []
     for name in sorted(names):
-        match = _TMP.fullmatch(name)
-        if match and match["target"] == path.name:
-            try:
-                if now - (path.parent / name).stat().st_mtime >= older_than:
-                    found.append(path.parent / name)
-            except OSError:
-                pass
+        parsed = _temporary_of(name)
+        if parsed and parsed[0] == path.name:
+            found.append((path.parent / name, parsed[1], parsed[2]))
     return found
+
+
+def _stale_temporaries(path: Path) -> list[Path]:
+    """The temporaries of ``path`` left by writes that will never finish: their process is
+    gone; where that cannot be checked (another host, an old-style name), older than
+    :data:`STALE_TMP_SECONDS`."""
+    stale, now = [], time.time()
+    for tmp, pid, host in _temporaries(path):
+        alive = _process_alive(pid) if pid is not None and host == _host() else None
+        if alive is None:
+            try:
+                alive = now - tmp.lstat().st_mtime < STALE_TMP_SECONDS
+            except OSError:
+                continue
+        if not alive:
+            stale.append(tmp)
+    return stale
+
+
+def _process_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` exists on this machine (``None``: cannot tell)."""
+    if os.name == "nt":  # os.kill would terminate it there
+        return None
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        return True
+    except (OSError, OverflowError):
+        return None
+    return True
 
 
 # --------------------------------------------------------------------------- loading
@@ -203,17 +328,17 @@ def model_file(path) -> Path:
         inside = sorted(p.name for p in path.glob("*.safetensors"))[:3]
         hint = f" (it holds {', '.join(inside)})" if inside else ""
         raise ModelFileError(f"{path} is a folder, not a model file; give the .safetensors file{hint}")
-    match = _TMP.fullmatch(path.name)
-    if match:
+    parsed = _temporary_of(path.name)
+    if parsed:
         raise ModelFileError(
             f"{path} is a temporary file left by an interrupted save of "
-            f"{path.with_name(match['target'])}, not a model; save the model again"
+            f"{path.with_name(parsed[0])}, not a model; save the model again"
         )
     if not path.exists():
         temps = _temporaries(path)
         hint = (
             (
-                f" ({temps[0].name} is there: a temporary file left by an interrupted save, "
+                f" ({temps[0][0].name} is there: a temporary file left by an interrupted save, "
                 "not a model; save the model again)"
             )
             if temps
