@@ -95,32 +95,15 @@ def _default_out(dataset: str, model: str) -> Path:
 
 def _check_out(args) -> None:
     """Fail before loading data or training when the model could not be saved: ``--out`` is a
-    folder, or in a missing, non-folder or read-only folder (the default folder is created)."""
+    folder, in a missing, non-folder or read-only folder (the default folder is created), not a
+    regular file (FIFO, device, socket, symbolic link), or an existing file that is not an
+    anynet model (unless ``--force``)."""
     if args.no_save:
         return
     if args.out is None:
-        from .app.paths import anynet_home
-
-        folder = anynet_home() / "models"
-        created = _missing_folders(folder)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OSError(
-                f"cannot create the model folder {folder} ({exc.strerror or exc}); "
-                "set ANYNET_HOME or pass --out FILE"
-            ) from None
+        folder, created = _default_out_folder()
     else:
-        out = Path(args.out).expanduser()
-        if out.is_dir():
-            raise ValueError(
-                f"--out {out} is a folder; give a file name, e.g. --out {out / 'model.safetensors'}"
-            )
-        folder = out.parent
-        if not folder.is_dir():
-            what = "is not a folder" if folder.exists() else "does not exist (create it first)"
-            raise ValueError(f"--out {out}: {folder} {what}")
-        created = []
+        folder, created = _given_out_folder(Path(args.out).expanduser(), args.force), []
     try:  # what save_model does: a temporary file in the same folder
         fd, probe = tempfile.mkstemp(prefix=".anynet-write-check-", dir=folder)
         os.close(fd)
@@ -132,6 +115,44 @@ def _check_out(args) -> None:
     finally:  # save_model creates the folder again; a failed run leaves nothing behind
         for path in created:
             path.rmdir()
+
+
+def _default_out_folder() -> tuple[Path, list[Path]]:
+    """``$ANYNET_HOME/models``, created, and the folders that were created for it."""
+    from .app.paths import anynet_home
+
+    folder = anynet_home() / "models"
+    created = _missing_folders(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(
+            f"cannot create the model folder {folder} ({exc.strerror or exc}); "
+            "set ANYNET_HOME or pass --out FILE"
+        ) from None
+    return folder, created
+
+
+def _given_out_folder(out: Path, force: bool) -> Path:
+    """The folder of ``--out``, after checking what is at ``--out`` may be replaced."""
+    from .io import WriteTargetError, check_write_target, looks_like_model
+
+    if out.is_dir() and not out.is_symlink():
+        raise ValueError(f"--out {out} is a folder; give a file name, e.g. --out {out / 'model.safetensors'}")
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist (create it first)"
+        raise ValueError(f"--out {out}: {folder} {what}")
+    try:
+        check_write_target(out)
+    except WriteTargetError as exc:
+        raise WriteTargetError(f"--out {exc}") from None
+    if not force and out.exists() and out.stat().st_size and not looks_like_model(out):
+        raise ValueError(
+            f"--out {out} exists and is not an anynet model; pass --force to replace it, "
+            "or choose another file name"
+        )
+    return folder
 
 
 def _missing_folders(folder: Path) -> list[Path]:
@@ -814,8 +835,15 @@ def _train_output_args(p) -> None:
         "-o",
         metavar="FILE",
         default=None,
-        help="model file to write, in an existing folder (default: "
+        help="model file to write, in an existing folder; an anynet model already there is replaced, "
+        "any other file only with --force (default: "
         "$ANYNET_HOME/models/<dataset>-<model>-<time>.safetensors)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out file that is not an anynet model (folders, FIFOs, devices, "
+        "sockets and symbolic links are never replaced)",
     )
     p.add_argument("--no-save", action="store_true", help="do not save the model")
     p.add_argument(

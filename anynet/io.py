@@ -63,6 +63,7 @@ __all__ = [
     "WriteTargetError",
     "check_write_target",
     "load_model",
+    "looks_like_model",
     "model_file",
     "read_metadata",
     "save_model",
@@ -351,6 +352,24 @@ def model_file(path) -> Path:
     if size > MAX_FILE_BYTES:
         raise _too_big(path, size)
     return path
+
+
+def looks_like_model(path) -> bool:
+    """Whether ``path`` is a regular file whose safetensors header holds anynet model metadata
+    (of any format version): a quick look at the header, not the checks of :func:`read_metadata`."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            header, _ = _read_header(f, path, os.fstat(f.fileno()).st_size)
+        section = header.get("__metadata__")
+        text = section.get("anynet") if isinstance(section, dict) else None
+        meta = _json(text, ModelFileError) if isinstance(text, str) else None
+    except (OSError, ModelFileError):
+        return False
+    fmt = meta.get("format") if isinstance(meta, dict) else None
+    return isinstance(fmt, str) and _FORMAT.fullmatch(fmt) is not None
 
 
 def _too_big(path: Path, size: int) -> ModelFileError:

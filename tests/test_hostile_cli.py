@@ -182,3 +182,84 @@ def test_limit_is_honoured_exactly(limit, validation):
     summary = result.model.info.training
     assert summary.train_samples + summary.validation_samples == limit
     assert summary.train_samples >= 1
+
+
+# --------------------------------------------------------------------------- --out targets (issue 21)
+
+
+def _special(kind, path):
+    """A FIFO, symbolic link, socket or device node at ``path`` (inside tmp_path)."""
+    import stat
+
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        real = path.with_name("real.safetensors")
+        real.write_bytes(b"not mine to replace")
+        path.symlink_to(real)
+    elif kind == "socket":
+        if len(os.fsencode(path)) >= 100:
+            pytest.skip("tmp_path too long for a Unix socket")
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(path))
+    else:
+        try:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("cannot make a device node here (not root)")
+    return os.lstat(path).st_mode
+
+
+@pytest.mark.parametrize(
+    "kind, what",
+    [
+        ("fifo", "a FIFO"),
+        ("symlink", "a symbolic link"),
+        ("socket", "a socket"),
+        ("device", "a character device"),
+    ],
+)
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_train_out_refuses_what_is_not_a_regular_file(capsys, tmp_path, no_training, kind, what, force):
+    out = tmp_path / "m.safetensors"
+    mode = _special(kind, out)
+    assert main(["train", "--backend", "numpy", "--out", str(out), *force]) == 1
+    line = _error(capsys, f"{out} is {what}")
+    assert "not a regular file; anynet replaces only regular files" in line
+    assert os.lstat(out).st_mode == mode
+
+
+def test_train_out_refuses_a_file_that_is_not_a_model_without_force(capsys, tmp_path, monkeypatch):
+    import anynet.cli
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(anynet.cli, "_load_dataset", interrupt)
+    png = tmp_path / "digit.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    assert main(["train", "--backend", "numpy", "--out", str(png)]) == 1
+    line = _error(capsys, f"--out {png} exists and is not an anynet model")
+    assert "--force" in line
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert main(["train", "--backend", "numpy", "--out", str(png), "--force"]) == 130  # past the checks
+
+
+def test_train_out_replaces_a_model_or_an_empty_file(capsys, tmp_path, model, monkeypatch):
+    import anynet.cli
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(anynet.cli, "_load_dataset", interrupt)
+    empty = tmp_path / "empty.safetensors"
+    empty.touch()
+    for out in (model, empty):
+        assert main(["train", "--backend", "numpy", "--out", str(out)]) == 130
+
+
+def test_train_help_describes_force(capsys):
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--force" in out and "not an anynet model" in out
+
