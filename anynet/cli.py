@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import itertools
+import math
 import os
 import sys
 import tempfile
@@ -327,6 +329,27 @@ def _thread_limit(args):
         yield
 
 
+def _number(what: str, test, expected: str):
+    """An argparse type for a finite number for which ``test`` holds (``expected`` says which)."""
+
+    @_named(what)
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not (math.isfinite(value) and test(value)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return value
+
+    return convert
+
+
+_positive_number = _number("positive number", lambda v: v > 0, "a finite number > 0")
+_non_negative_number = _number("number", lambda v: v >= 0, "a finite number >= 0")
+_rate = _number("rate", lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
 @_named("thread count")
 def _threads(text: str):
     if text == "auto":
@@ -364,6 +387,7 @@ def cmd_train(args) -> int:
     if args.plots:
         _require("matplotlib", "plots", "--plots")
     backend = get_backend(args.backend)  # fail before loading any data
+    _check_size(args)
     _check_out(args)
     dataset = _load_dataset(args.dataset, args.data_dir, args.quiet)
     out = None if args.no_save else _out_path(args, dataset.name)
@@ -386,6 +410,33 @@ def cmd_train(args) -> int:
         )
     _say_next_steps(result.path, plots)
     return 0
+
+
+#: values per image in every registered dataset (28 x 28)
+IMAGE_VALUES = 28 * 28
+
+
+def _check_size(args) -> None:
+    """Refuse ``--hidden`` widths whose network would have more parameters than a model file
+    may hold (:data:`anynet.io.MAX_PARAMETERS`), before anything is allocated."""
+    from .data import dataset_info
+    from .io import MAX_PARAMETERS
+    from .models import MODEL_PRESETS
+
+    if args.hidden is None or MODEL_PRESETS[args.model]["kind"] != "mlp":
+        return
+    try:
+        classes = len(dataset_info(args.dataset).classes)
+    except KeyError:  # an unknown dataset: loading it says so
+        return
+    widths = (IMAGE_VALUES, *args.hidden, classes)
+    count = sum(a * b + b for a, b in itertools.pairwise(widths))  # weights and biases
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"--hidden {','.join(map(str, args.hidden))}: that network has {count:,} parameters "
+            f"({count * 4 / 2**30:,.1f} GiB of float32 weights alone), above the limit of "
+            f"{MAX_PARAMETERS:,} (anynet.io.MAX_PARAMETERS); choose smaller widths"
+        )
 
 
 def _train_options(args, backend, dataset, out) -> dict:
@@ -757,7 +808,7 @@ def _train_optimizer_args(p) -> None:
     """``anynet train``: the optimizer, schedule and regularisation."""
     p.add_argument(
         "--lr",
-        type=float,
+        type=_positive_number,
         default=None,
         help="base learning rate (default: adam 1e-3 (2e-3 for mlp-small), sgd 0.05)",
     )
@@ -769,7 +820,11 @@ def _train_optimizer_args(p) -> None:
         help="learning-rate schedule (warmup, warmup-cosine and onecycle change it every step)",
     )
     p.add_argument(
-        "--clip-norm", type=float, default=None, metavar="X", help="clip the gradients' global L2 norm to X"
+        "--clip-norm",
+        type=_positive_number,
+        default=None,
+        metavar="X",
+        help="clip the gradients' global L2 norm to X",
     )
     p.add_argument(
         "--distributed",
@@ -783,10 +838,15 @@ def _train_optimizer_args(p) -> None:
         default=None,
         help="weight each class's loss by the inverse of its frequency",
     )
-    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (L2; decoupled for adamw)")
+    p.add_argument(
+        "--weight-decay",
+        type=_non_negative_number,
+        default=0.0,
+        help="weight decay (L2; decoupled for adamw)",
+    )
     p.add_argument(
         "--label-smoothing",
-        type=float,
+        type=_rate,
         default=0.0,
         metavar="EPS",
         help="cross-entropy label smoothing: targets (1-EPS)*onehot + EPS/classes (default 0)",
@@ -802,7 +862,7 @@ def _train_data_args(p) -> None:
         metavar="W1,W2,...",
         help="hidden widths (default: the model's)",
     )
-    p.add_argument("--dropout", type=float, default=None, help="dropout rate (default: the model's)")
+    p.add_argument("--dropout", type=_rate, default=None, help="dropout rate (default: the model's)")
     p.add_argument(
         "--augment",
         default="none",
@@ -1067,7 +1127,32 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
         errors.append(DataError)
     except ImportError:
         pass
+    try:
+        from .distributed.comm import DistributedError
+
+        errors.append(DistributedError)
+    except ImportError:
+        pass
     return tuple(errors)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A host ``MemoryError``, or a device one (PyTorch's and CuPy's ``OutOfMemoryError``)."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+
+
+def _error_lines(exc: BaseException) -> list[str]:
+    """What ``anynet: error:`` reports for ``exc``: its message, a memory hint, or a bug."""
+    text = _message(exc).strip()
+    if _out_of_memory(exc):
+        detail = f" ({text})" if str(exc).strip() else ""
+        text = (
+            f"the model or the data does not fit in memory{detail}; "
+            "try smaller widths, a smaller --batch-size or --limit"
+        )
+    elif not isinstance(exc, _expected_errors()):
+        text = f"unexpected {type(exc).__name__}: {text} (this is a bug; run again with --debug for the traceback)"
+    return text.splitlines() or [type(exc).__name__]
 
 
 def _message(exc: BaseException) -> str:
@@ -1100,22 +1185,13 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early: not an error to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except _expected_errors() as exc:
+    except Exception as exc:  # one line (--debug: the traceback); "a bug" unless expected
         if args.debug:
             raise
-        lines = _message(exc).strip().splitlines() or [type(exc).__name__]
-        _say(f"anynet: error: {lines[0]}", file=sys.stderr)
-        for line in lines[1:]:
+        first, *more = _error_lines(exc)
+        _say(f"anynet: error: {first}", file=sys.stderr)
+        for line in more:
             _say(f"  {line}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a bug: say so in one line; --debug shows where
-        if args.debug:
-            raise
-        _say(
-            f"anynet: error: unexpected {type(exc).__name__}: {_message(exc)} "
-            "(this is a bug; run again with --debug for the traceback)",
-            file=sys.stderr,
-        )
         return 1
 
 

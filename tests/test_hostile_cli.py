@@ -263,3 +263,59 @@ def test_train_help_describes_force(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "--force" in out and "not an anynet model" in out
 
+
+# --------------------------------------------------------------------------- numbers and sizes (issue 21)
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        (option, value)
+        for option in ("--lr", "--weight-decay", "--clip-norm", "--label-smoothing", "--dropout")
+        for value in ("nan", "inf", "-inf", "-0.5")
+    ]
+    + [("--lr", "0"), ("--clip-norm", "0"), ("--label-smoothing", "1"), ("--dropout", "1.5"), ("--lr", "x")],
+)
+def test_train_numbers_must_be_finite_and_in_range(capsys, no_training, option, value):
+    assert main(["train", "--backend", "numpy", "--no-save", f"{option}={value}"]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected " in err and value in err, err
+
+
+def test_train_an_absurd_model_is_refused_before_anything_is_allocated(capsys, no_training):
+    assert main(["train", "--backend", "numpy", "--no-save", "--hidden", "100000000"]) == 1
+    line = _error(capsys, "--hidden 100000000: ")
+    assert "parameters" in line and "anynet.io.MAX_PARAMETERS" in line
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (MemoryError("Unable to allocate 584. GiB for an array"), "Unable to allocate 584. GiB"),
+        (MemoryError(), "does not fit in memory"),
+    ],
+)
+def test_train_out_of_memory_is_reported_cleanly(capsys, monkeypatch, error, expected):
+    line = _train_failing_with(capsys, monkeypatch, error)
+    assert expected in line and "does not fit in memory" in line
+
+
+def test_train_distributed_errors_are_reported_cleanly(capsys, monkeypatch):
+    from anynet.distributed.comm import DistributedError
+
+    line = _train_failing_with(capsys, monkeypatch, DistributedError("rank 1 failed: connection lost"))
+    assert "rank 1 failed: connection lost" in line
+
+
+def _train_failing_with(capsys, monkeypatch, error):
+    """The error line of ``anynet train`` when training raises ``error``."""
+    import anynet.cli
+    import anynet.training
+
+    def fail(**kwargs):
+        raise error
+
+    monkeypatch.setattr(anynet.training, "train", fail)
+    monkeypatch.setattr(anynet.cli, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
+    assert main(["train", "--backend", "numpy", "--no-save"]) == 1
+    return _error(capsys, "")
