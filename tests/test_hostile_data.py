@@ -268,3 +268,49 @@ def test_mapping_odd_numbers(tmp_path, field):
     p = tmp_path / "num-mapping.txt"
     p.write_text(f"0 48\n1 {field}\n")
     refused(read_mapping, p, match=r"num-mapping\.txt: line 2.*(not 'label unicode'|too long)")
+
+
+class CountingGzip(gzip.GzipFile):
+    """A GzipFile that counts the lines read through it (class-wide, reset per test)."""
+
+    lines = 0
+
+    def readline(self, size=-1):
+        CountingGzip.lines += 1
+        return super().readline(size)
+
+
+@pytest.mark.parametrize(
+    "unit, n", [(b"\n", 20_000_000), (b"\n", 1_000_000), (b"\r\n", 1_000_000), (b" \t\n", 1_000_000)]
+)
+def test_csv_gzip_of_blank_lines_refused_early(tmp_path, monkeypatch, unit, n):
+    # 20 M newlines are 19 kB of gzip: once read line by line for ~15 s of CPU up to the
+    # gzip-bomb check. The blank lines must stop the reading after a few thousand lines.
+    monkeypatch.setattr(gzip, "GzipFile", CountingGzip)
+    CountingGzip.lines = 0
+    p = tmp_path / "blank-lines.csv.gz"
+    p.write_bytes(gz_repeat(unit, n))
+    refused(read_csv, p, match=r"blank-lines\.csv\.gz: \d+ blank lines by line \d+.*MAX_BLANK_LINES")
+    assert 0 < CountingGzip.lines <= 2_000
+
+
+def test_csv_plain_file_of_blank_lines_refused_early(tmp_path):
+    p = tmp_path / "blank.csv"
+    p.write_bytes(b"\r\n" * 1_000_000)
+    msg = refused(read_csv, p, match=r"blank lines by line \d+")
+    assert int(re.search(r"by line (\d+)", msg).group(1)) <= 2_000
+
+
+def test_csv_blank_lines_limit_counts_rows(tmp_path, monkeypatch):
+    # double spacing is fine; blank lines beyond the rows + MAX_BLANK_LINES are not
+    monkeypatch.setattr(readers, "MAX_BLANK_LINES", 3, raising=False)
+    rows = csv_rows(5)
+    spaced = [x for row in rows for x in (row, "")]
+    p = write_lines(tmp_path / "spaced.csv", spaced)
+    assert read_csv(p)[1].tolist() == [0, 1, 2, 3, 4]
+    p = write_lines(tmp_path / "trailing.csv", [*spaced, "", "", ""], gz=True)
+    assert read_csv(p)[1].tolist() == [0, 1, 2, 3, 4]  # 9 blank lines after 6 others: at the limit
+    p = write_lines(tmp_path / "many.csv", [*spaced, "", "", "", ""], gz=True)
+    refused(
+        read_csv, p, match=r"many\.csv\.gz: 10 blank lines by line 16, only 6 other lines.*MAX_BLANK_LINES"
+    )

@@ -62,6 +62,11 @@ MAX_CSV_BYTES = 2 << 30
 MAX_GZIP_RATIO = 100
 GZIP_FREE_BYTES = 16 << 20
 
+#: Blank lines a CSV may hold beyond its other lines (a double-spaced file is fine). More
+#: are refused at once: a gzip of newlines would otherwise be read a line at a time up to
+#: the gzip-bomb check (16 M lines, seconds of CPU) for no data.
+MAX_BLANK_LINES = 1000
+
 #: Largest EMNIST mapping file accepted (64 KiB; the real ones are under 1 kB).
 MAX_MAPPING_BYTES = 64 << 10
 
@@ -263,7 +268,8 @@ def read_csv(path, num_classes: int | None = 10, offset: int = 0, pixels: int = 
     Blank lines are skipped.
     Gzipped files are read transparently. Images are returned as stored (the EMNIST Kaggle
     CSVs are transposed). Errors name the line (counted from 1, header and blank lines
-    included). Files over :data:`MAX_CSV_BYTES` of text are refused.
+    included). Files over :data:`MAX_CSV_BYTES` of text, or with more than
+    :data:`MAX_BLANK_LINES` blank lines beyond their other lines, are refused.
     """
     path = Path(path)
     images, labels = [], []
@@ -290,8 +296,7 @@ def read_csv(path, num_classes: int | None = 10, offset: int = 0, pixels: int = 
 def _csv_lines(src: _Source, path: Path, width: int):
     """``(line number, text)`` of each non-blank line: UTF-8, bounded length and total size."""
     max_line = 16 * width + 1024  # real rows take at most 4 bytes a field
-    total = 0
-    lineno = 0
+    total = lineno = blank = 0
     while line := src.stream.readline(max_line + 1):
         lineno += 1
         total += len(line)
@@ -318,6 +323,14 @@ def _csv_lines(src: _Source, path: Path, width: int):
             ) from None
         if text.strip():
             yield lineno, text.rstrip("\r\n")
+            continue
+        blank += 1
+        if blank > MAX_BLANK_LINES + lineno - blank:
+            raise DataError(
+                f"{path}: {blank} blank lines by line {lineno}, only {lineno - blank} other lines; "
+                f"more than {MAX_BLANK_LINES} extra blank lines (anynet.data.readers.MAX_BLANK_LINES) "
+                "is not an image CSV: refusing to read on"
+            )
 
 
 def _csv_chunks(src: _Source, path: Path, width: int):
