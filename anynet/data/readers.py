@@ -34,11 +34,11 @@ import numpy as np
 
 __all__ = [
     "DataError",
+    "read_csv",
     "read_idx",
     "read_idx_images",
     "read_idx_labels",
     "read_idx_pair",
-    "read_csv",
     "read_mapping",
 ]
 
@@ -141,7 +141,9 @@ def _idx_dims(stream, path: Path) -> tuple[int, ...]:
             + ". Is this an IDX file?"
         )
     if dtype_code != 0x08:
-        raise DataError(f"{path}: IDX type code 0x{dtype_code:02x} is not supported (only 0x08, unsigned byte)")
+        raise DataError(
+            f"{path}: IDX type code 0x{dtype_code:02x} is not supported (only 0x08, unsigned byte)"
+        )
     body = stream.read(4 * ndim)
     if len(body) < 4 * ndim:
         raise DataError(f"{path}: truncated IDX header ({4 + len(body)} bytes, need {4 + 4 * ndim})")
@@ -241,8 +243,7 @@ def _check_labels(labels: np.ndarray, num_classes, path, offset: int = 0) -> Non
         top = "?" if num_classes is None else num_classes - 1 + offset
         raise DataError(
             f"{path}: label out of range: found labels {lo + offset}..{hi + offset}, "
-            f"expected {offset}..{top}"
-            + ("" if num_classes is None else f" ({num_classes} classes)")
+            f"expected {offset}..{top}" + ("" if num_classes is None else f" ({num_classes} classes)")
         )
 
 
@@ -288,7 +289,7 @@ def read_csv(path, num_classes: int | None = 10, offset: int = 0, pixels: int = 
     label_array = np.concatenate(labels) - offset
     _check_labels(label_array, num_classes, path, offset)
     pix = np.concatenate(images)
-    side = int(round(pixels**0.5))
+    side = round(pixels**0.5)
     shape = (len(pix), side, side) if side * side == pixels else (len(pix), pixels)
     return pix.reshape(shape), label_array
 
@@ -344,8 +345,7 @@ def _csv_chunks(src: _Source, path: Path, width: int):
         count = text.count(",") + 1
         if count != width:
             raise DataError(
-                f"{path}: line {lineno} has {count} columns, expected {width} "
-                f"(label + {width - 1} pixels)"
+                f"{path}: line {lineno} has {count} columns, expected {width} (label + {width - 1} pixels)"
             )
         rows.append((lineno, text))
         if len(rows) == _CSV_ROWS:
