@@ -46,20 +46,33 @@ FLUSH_EVERY = 64
 #: one parameter's update: its name, the parameter, its gradient, whether weight decay applies
 Update = tuple[str, Array, Array, bool]
 
+_POSITIVE = (lambda v: v > 0, "a finite number > 0")
+_NON_NEGATIVE = (lambda v: v >= 0, "a finite number >= 0")
+_FRACTION = (lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def _setting(name: str, value, rule, alternative: str = "") -> float:
+    """``value`` as a float when it is finite and fits ``rule`` (a test and what it asks for);
+    otherwise a ``ValueError`` naming the setting."""
+    valid, expected = rule
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and valid(number)):
+        raise ValueError(f"{name} must be {expected}{alternative}, got {value!r}")
+    return number
+
 
 class Optimizer:
     """Base class: learning rate, schedule, weight decay and per-parameter state."""
 
     def __init__(self, lr: float, weight_decay: float = 0.0, schedule=None, clip_norm: float | None = None):
-        if not lr > 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        if clip_norm is not None and not float(clip_norm) > 0:
-            raise ValueError(f"clip_norm must be positive or None, got {clip_norm}")
-        self.base_lr = self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
-        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.base_lr = self.lr = _setting("lr", lr, _POSITIVE)
+        self.weight_decay = _setting("weight_decay", weight_decay, _NON_NEGATIVE)
+        self.clip_norm = (
+            None if clip_norm is None else _setting("clip_norm", clip_norm, _POSITIVE, " or None")
+        )
         self.lr_scale = 1.0
         self.schedule = get_schedule(schedule)
         self.backend: Backend | None = None
@@ -202,11 +215,9 @@ class SGD(Optimizer):
         self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, schedule=None, clip_norm=None
     ):
         super().__init__(lr, weight_decay, schedule, clip_norm)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if nesterov and momentum == 0.0:
+        self.momentum, self.nesterov = _setting("momentum", momentum, _FRACTION), bool(nesterov)
+        if nesterov and self.momentum == 0.0:
             raise ValueError("Nesterov momentum needs momentum > 0")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -243,10 +254,9 @@ class Adam(Optimizer):
         self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, schedule=None, clip_norm=None
     ):
         super().__init__(lr, weight_decay, schedule, clip_norm)
-        for name, b in (("beta1", beta1), ("beta2", beta2)):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {b}")
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1 = _setting("beta1", beta1, _FRACTION)
+        self.beta2 = _setting("beta2", beta2, _FRACTION)
+        self.eps = _setting("eps", eps, _POSITIVE)
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -173,3 +174,38 @@ def test_state_dict_round_trip(backend):
     np.testing.assert_array_equal(to_numpy(other.state["p"]["v"]), state["slots"]["p"]["v"])
     with pytest.raises(ValueError, match="SGD"):
         O.SGD().bind(backend).load_state_dict(state)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda v: O.SGD(lr=v), "lr"),
+        (lambda v: O.Adam(lr=v), "lr"),
+        (lambda v: O.GradientDescent(lr=v), "lr"),
+        (lambda v: O.SGD(lr=0.1, weight_decay=v), "weight_decay"),
+        (lambda v: O.AdamW(weight_decay=v), "weight_decay"),
+        (lambda v: O.Adam(clip_norm=v), "clip_norm"),
+        (lambda v: O.SGD(lr=0.1, momentum=v), "momentum"),
+        (lambda v: O.Adam(beta1=v), "beta1"),
+        (lambda v: O.Adam(beta2=v), "beta2"),
+        (lambda v: O.Adam(eps=v), "eps"),
+    ],
+)
+@pytest.mark.parametrize("value", [NAN, INF, -INF, -1.0, "fast"])
+def test_non_finite_or_out_of_range_settings_are_named(make, name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must be .*, got {re.escape(repr(value))}$"):
+        make(value)
+
+
+@pytest.mark.parametrize("option", ["lr", "weight_decay", "clip_norm"])
+def test_train_refuses_non_finite_settings_before_training(option, monkeypatch):
+    """``anynet.train(lr=inf)`` fails at once, not as divergence after an epoch."""
+    import anynet
+
+    monkeypatch.setattr(anynet.Network, "fit", lambda *a, **k: pytest.fail("training started"))
+    x = np.zeros((20, 28, 28), np.uint8)
+    with pytest.raises(ValueError, match=rf"^{option} must be"):
+        anynet.train(dataset=(x, np.arange(20) % 2), backend="numpy", verbose=0, **{option: INF})
