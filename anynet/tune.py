@@ -14,7 +14,8 @@ grid), a tuple ``("loguniform" | "uniform", low, high)`` or ``("choice", [values
 ``num_samples`` times), a fixed value, or a Ray Tune domain (Ray only). Each trial reports its
 epoch's metrics to Tune as it goes, so a scheduler can stop it early; the last report carries the
 test metrics and the model. The sweep writes ``results.csv`` and ``results.md`` (one row per
-trial) and the best model to ``out_dir``.
+trial) and the best model to ``out_dir``. A trial that fails is a row with status ``error`` and
+its error; the others run on.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 from .training.callbacks import Callback
 
-__all__ = ["SweepResult", "add_sweep_arguments", "parse_space", "run_sweep_command", "sweep"]
+__all__ = ["SweepError", "SweepResult", "add_sweep_arguments", "parse_space", "run_sweep_command", "sweep"]
 
 #: the search space of ``anynet sweep`` when none is given: learning rate, widths, augmentation
 DEFAULT_SPACE: dict[str, Any] = {
@@ -46,6 +47,10 @@ DEFAULT_SPACE: dict[str, Any] = {
 _SAMPLED = ("loguniform", "uniform", "choice")
 #: the columns of the results table after the settings
 METRIC_COLUMNS = ("epochs", "loss", "val_loss", "val_accuracy", "test_accuracy", "seconds")
+
+
+class SweepError(ValueError):
+    """No trial of a sweep gave a result; the tables, with each trial's error, are written."""
 
 
 @dataclass
@@ -165,20 +170,37 @@ def _ray_space(space: dict) -> dict:
 
 
 def _run_local(space, fixed, num_samples, seed, data, out_dir: Path) -> list[dict]:
-    rows = []
-    (out_dir / "trials").mkdir(parents=True, exist_ok=True)
-    for i, config in enumerate(_local_configs(space, num_samples, seed)):
-        reports: list[dict] = []
-        model = out_dir / "trials" / f"trial{i:03d}.safetensors"
+    """The trials one after another in this process."""
+    trials = out_dir / "trials"
+    trials.mkdir(parents=True, exist_ok=True)
+    configs = _local_configs(space, num_samples, seed)
+    return [_local_trial(f"trial{i:03d}", c, fixed, data, trials) for i, c in enumerate(configs)]
 
-        def report(metrics, model_dir=None, model=model, reports=reports):
-            reports.append(metrics)
-            if model_dir is not None:
-                shutil.copy(Path(model_dir) / "model.safetensors", model)
 
+def _local_trial(name: str, config: dict, fixed: dict, data, trials: Path) -> dict:
+    """One trial's row; a trial that raises an exception is an ``error`` row with its message
+    (``KeyboardInterrupt`` and other ``BaseException`` stop the sweep)."""
+    reports: list[dict] = []
+    model = trials / f"{name}.safetensors"
+
+    def report(metrics, model_dir=None):
+        reports.append(metrics)
+        if model_dir is not None:
+            shutil.copy(Path(model_dir) / "model.safetensors", model)
+
+    try:
         _trial(config, fixed, report, data)
-        rows.append(_row(f"trial{i:03d}", config, reports[-1], "finished", model))
-    return rows
+    except Exception as exc:
+        last = reports[-1] if reports else {}
+        return _row(name, config, last, "error", None) | {"error": _short(exc)}
+    return _row(name, config, reports[-1], "finished", model)
+
+
+def _short(exc: BaseException, width: int = 160) -> str:
+    """An error's type and the first line of its message, at most ``width`` characters."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _ray_trial(config, fixed=None, data=None):
@@ -223,6 +245,7 @@ def _run_ray(space, fixed, num_samples, data, out_dir: Path, options: dict) -> l
 
 
 def _ray_row(result, space: dict) -> dict:
+    """A Ray Tune result's table row (an ``error`` row carries its exception's message)."""
     config = {k: result.config.get(k) for k in space}
     metrics = dict(result.metrics or {})
     epochs = metrics.get("training_iteration", metrics.get("epoch"))
@@ -230,10 +253,14 @@ def _ray_row(result, space: dict) -> dict:
     model = None
     if result.checkpoint is not None:
         model = Path(result.checkpoint.path) / "model.safetensors"
-    return _row(metrics.get("trial_id", "?"), config, metrics | {"epoch": epochs}, status, model)
+    row = _row(metrics.get("trial_id", "?"), config, metrics | {"epoch": epochs}, status, model)
+    if result.error is not None:  # a RayTaskError: its cause is the trial's own exception
+        row["error"] = _short(getattr(result.error, "cause", None) or result.error)
+    return row
 
 
 def _row(name: str, config: dict, metrics: dict, status: str, model: Path | None) -> dict:
+    """A trial's table row: its settings and :data:`METRIC_COLUMNS`."""
     row = {"trial": name, **{k: _cell(v) for k, v in config.items()}}
     row["epochs"] = metrics.get("epoch")
     for key in METRIC_COLUMNS[1:]:
@@ -284,6 +311,9 @@ def sweep(
         ray_options: ``init`` (``ray.init`` arguments, e.g. ``{"address": "auto"}`` on a
             cluster or ``{"num_cpus": 2}``), ``resources`` per trial (``{"cpu": 1}``,
             ``{"gpu": 1}``), ``grace_period``, ``verbose``.
+
+    Raises:
+        SweepError: no trial gave ``metric`` (every trial failed, say); the tables are written.
     """
     space = dict(DEFAULT_SPACE if space is None else space)
     if mode not in ("max", "min"):
@@ -318,23 +348,36 @@ def _engine(engine: str) -> str:
 
 
 def _finish(rows: list[dict], metric: str, mode: str, out: Path, engine: str) -> SweepResult:
-    """Rank the trials, copy the best model, write the tables."""
-    scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
-    if not scored:
-        raise RuntimeError(f"no trial reported {metric!r}; see the trials' errors in {out}")
+    """Rank the trials (failed ones last), write the tables, copy the best model."""
+    scored = [
+        r
+        for r in rows
+        if r["status"] != "error" and isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])
+    ]
     rows = sorted(scored, key=lambda r: r[metric], reverse=mode == "max") + [
         r for r in rows if r not in scored
     ]
-    best = rows[0]
-    best_path = None
-    if best["_model"] is not None and Path(best["_model"]).exists():
-        best_path = out / "best.safetensors"
-        shutil.copy(best["_model"], best_path)
     table = [{k: v for k, v in r.items() if k != "_model"} for r in rows]
     csv_path, md_path = out / "results.csv", out / "results.md"
     _write_csv(table, csv_path)
     md_path.write_text(_markdown(table, metric, mode, engine), encoding="utf-8")
+    if not scored:
+        raise SweepError(_no_result(table, metric, f"{csv_path} and {md_path}"))
+    best_path = None
+    if rows[0]["_model"] is not None and Path(rows[0]["_model"]).exists():
+        best_path = out / "best.safetensors"
+        shutil.copy(rows[0]["_model"], best_path)
     return SweepResult(table, table[0], best_path, csv_path, md_path, engine, metric)
+
+
+def _no_result(table: list[dict], metric: str, where: str) -> str:
+    """Why no trial can be the best: all failed (the first error), or none reported ``metric``."""
+    failed = [r for r in table if r["status"] == "error"]
+    if len(failed) == len(table):
+        first = failed[0]
+        error = f"; the first, {first['trial']}: {first['error']}" if first.get("error") else ""
+        return f"all {len(table)} trials failed{error}; each trial's error is in {where}"
+    return f"no trial reported {metric!r} ({len(failed)} of {len(table)} failed); see {where}"
 
 
 def _write_csv(rows: list[dict], path: Path) -> None:
@@ -349,10 +392,13 @@ def _markdown(rows: list[dict], metric: str, mode: str, engine: str) -> str:
     keys = list(dict.fromkeys(k for r in rows for k in r))
 
     def show(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v)
+        return f"{v:.4g}" if isinstance(v, float) else "" if v is None else str(v).replace("|", "\\|")
 
+    failed = sum(r.get("status") == "error" for r in rows)
     lines = [
-        f"# Sweep: {len(rows)} trials on {engine}, best by {metric} ({mode})",
+        f"# Sweep: {len(rows)} trials on {engine}"
+        + (f", {failed} failed" if failed else "")
+        + f", best by {metric} ({mode})",
         "",
         "| " + " | ".join(keys) + " |",
         "|" + "---|" * len(keys),

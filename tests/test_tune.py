@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import anynet
-from anynet.tune import _local_configs, add_sweep_arguments, parse_space, run_sweep_command, sweep
+from anynet import tune
+from anynet.training.callbacks import Callback
+from anynet.tune import (
+    SweepError,
+    _local_configs,
+    add_sweep_arguments,
+    parse_space,
+    run_sweep_command,
+    sweep,
+)
 
 
 def _data(n=400):
@@ -95,6 +105,83 @@ def test_bad_arguments():
         sweep({}, mode="best")
     with pytest.raises(ValueError, match="engine"):
         sweep({}, engine="dask")
+
+
+class _Raise(Callback):
+    """Raises ``error`` at the end of the first epoch of the first trial it sees."""
+
+    def __init__(self, error):
+        self.error, self.trials = error, 0
+
+    def on_train_begin(self, network, epochs, steps_per_epoch):
+        self.trials += 1
+
+    def on_epoch_end(self, network, epoch, logs):
+        if self.trials == 1:
+            raise self.error
+
+
+def test_local_sweep_records_a_failing_trial_and_runs_the_others(tmp_path):
+    space = {"optimizer": ["bogus", "adam", "sgd"], "hidden": (16,)}
+    crash = _Raise(RuntimeError("out of memory | on the device\nsecond line"))
+    train = {**TRAIN, "callbacks": [crash]}
+    result = sweep(space, dataset=_data(), epochs=1, out_dir=tmp_path, engine="local", train=train)
+    assert crash.trials == 2 and len(result.rows) == 3  # "bogus" fails before training starts
+    assert [r["status"] for r in result.rows] == ["finished", "error", "error"]
+    assert result.best["optimizer"] == "sgd" and result.best_model_path.exists()
+    errors = {r["optimizer"]: r.get("error") for r in result.rows}
+    assert errors["bogus"].startswith("ValueError: unknown optimizer 'bogus'")
+    assert errors["adam"] == "RuntimeError: out of memory | on the device"
+    with open(result.table_csv, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["status"] for r in rows] == ["finished", "error", "error"] and rows[0]["error"] == ""
+    table = result.table_md.read_text()
+    assert "3 trials on local, 2 failed" in table and "out of memory \\| on the device" in table
+
+
+def test_local_sweep_where_every_trial_fails_says_so(tmp_path):
+    with pytest.raises(SweepError, match="all 2 trials failed") as info:
+        sweep(
+            {"optimizer": ["nope", "bogus"]},
+            dataset=_data(),
+            epochs=1,
+            out_dir=tmp_path,
+            engine="local",
+            train=TRAIN,
+        )
+    assert isinstance(info.value, ValueError) and str(tmp_path / "results.csv") in str(info.value)
+    assert "unknown optimizer 'nope'" in str(info.value)
+    with open(tmp_path / "results.csv", encoding="utf-8") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["error", "error"]
+    assert not (tmp_path / "best.safetensors").exists()
+
+
+def test_keyboard_interrupt_stops_a_local_sweep(tmp_path):
+    stop = _Raise(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        sweep(
+            {"lr": [1e-2, 1e-3]},
+            dataset=_data(),
+            epochs=1,
+            out_dir=tmp_path,
+            engine="local",
+            train={**TRAIN, "callbacks": [stop]},
+        )
+    assert stop.trials == 1 and not (tmp_path / "results.csv").exists()
+
+
+def test_ray_error_rows_carry_the_trials_error():
+    """A Ray Tune result of a failed trial (its error a RayTaskError whose cause is the
+    trial's exception) becomes an ``error`` row with that exception's message."""
+
+    class RayTaskError(Exception):
+        cause = ValueError("unknown optimizer 'nope'\nmore")
+
+    failed = SimpleNamespace(
+        config={"optimizer": "nope"}, metrics={}, error=RayTaskError("ray::trace"), checkpoint=None
+    )
+    row = tune._ray_row(failed, {"optimizer": ["nope"]})
+    assert row["status"] == "error" and row["error"] == "ValueError: unknown optimizer 'nope'"
 
 
 def test_ray_sweep_stops_bad_trials_early(tmp_path):
