@@ -15,13 +15,15 @@ grid), a tuple ``("loguniform" | "uniform", low, high)`` or ``("choice", [values
 epoch's metrics to Tune as it goes, so a scheduler can stop it early; the last report carries the
 test metrics and the model. The sweep writes ``results.csv`` and ``results.md`` (one row per
 trial) and the best model to ``out_dir``. A trial that fails is a row with status ``error`` and
-its error; the others run on.
+its error; the others run on. Bad settings (unknown :func:`anynet.train` arguments or metrics,
+empty grids, bad ranges) are refused before any training.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import itertools
 import math
 import shutil
@@ -47,6 +49,13 @@ DEFAULT_SPACE: dict[str, Any] = {
 _SAMPLED = ("loguniform", "uniform", "choice")
 #: the columns of the results table after the settings
 METRIC_COLUMNS = ("epochs", "loss", "val_loss", "val_accuracy", "test_accuracy", "seconds")
+#: the metrics in every epoch's report (Ray Tune needs the sweep's metric in each one)
+EPOCH_METRICS = ("val_accuracy", "val_loss", "loss", "accuracy")
+#: the metrics a trial reports, any of which can rank the trials (the test scores and the
+#: training time come with the last report only)
+TRIAL_METRICS = (*EPOCH_METRICS, "test_accuracy", "test_loss", "test_balanced_accuracy", "seconds")
+#: :func:`anynet.train` arguments that the sweep sets itself, and what to do instead
+_OWNED = {"epochs": "use the sweep's epochs argument (anynet sweep --epochs)", "verbose": "trials are silent"}
 
 
 class SweepError(ValueError):
@@ -166,18 +175,77 @@ def _ray_space(space: dict) -> dict:
     return out
 
 
+def _check_names(names, where: str) -> None:
+    """Refuse names that :func:`anynet.train` does not take or that the sweep sets itself."""
+    from .training.run import train
+
+    valid = [name for name in inspect.signature(train).parameters if name not in _OWNED]
+    for name in names:
+        if name in _OWNED:
+            raise ValueError(f"{where} {name!r} is set by the sweep: {_OWNED[name]}")
+        if name not in valid:
+            raise ValueError(f"{where} {name!r} is not an anynet.train argument; valid: {', '.join(valid)}")
+
+
+def _check_space(space: dict) -> None:
+    """Refuse empty grids and sampled settings that cannot be drawn, naming the parameter."""
+    _check_names(space, "search-space parameter")
+    for name, value in space.items():
+        if isinstance(value, list) and not value:
+            raise ValueError(f"{name}: an empty list (a grid needs at least one value)")
+        if isinstance(value, tuple) and value and isinstance(value[0], str) and value[0] in _SAMPLED:
+            _check_sampled(name, value)
+
+
+def _check_sampled(name: str, value: tuple) -> None:
+    kind = value[0]
+    if kind == "choice":
+        if len(value) != 2 or not isinstance(value[1], (list, tuple)) or not value[1]:
+            raise ValueError(f"{name}: ('choice', [values]) needs a non-empty list of values, got {value!r}")
+        return
+    try:
+        _, low, high = value
+        low, high = float(low), float(high)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: ({kind!r}, low, high) needs two numbers, got {value!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise ValueError(f"{name}: {kind} needs low <= high (finite), got low {low:g}, high {high:g}")
+    if kind == "loguniform" and low <= 0:
+        raise ValueError(f"{name}: loguniform needs low > 0 (it draws the logarithm), got {low:g}")
+
+
+def _check_metric(metric: str, engine: str, epochs: int, fixed: dict) -> None:
+    """Refuse a metric no trial reports (or, on Ray, one missing from the epochs' reports)."""
+    if metric not in TRIAL_METRICS:
+        raise ValueError(
+            f"metric {metric!r} is not one a trial reports; choose from {', '.join(TRIAL_METRICS)}"
+        )
+    if engine == "ray" and epochs > 1 and metric not in EPOCH_METRICS:
+        raise ValueError(
+            f"metric {metric!r} comes with a trial's last report only, and Ray Tune needs it every "
+            f"epoch: use {', '.join(EPOCH_METRICS)} (or engine='local')"
+        )
+    if metric.startswith("val_") and "validation" in fixed and fixed["validation"] is None:
+        raise ValueError(f"metric {metric!r} needs validation data, and train has validation=None")
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
 # ---------------------------------------------------------------------- engines
 
 
-def _run_local(space, fixed, num_samples, seed, data, out_dir: Path) -> list[dict]:
+def _run_local(space, fixed, num_samples, seed, data, out_dir: Path, metric: str) -> list[dict]:
     """The trials one after another in this process."""
     trials = out_dir / "trials"
     trials.mkdir(parents=True, exist_ok=True)
     configs = _local_configs(space, num_samples, seed)
-    return [_local_trial(f"trial{i:03d}", c, fixed, data, trials) for i, c in enumerate(configs)]
+    return [_local_trial(f"trial{i:03d}", c, fixed, data, trials, metric) for i, c in enumerate(configs)]
 
 
-def _local_trial(name: str, config: dict, fixed: dict, data, trials: Path) -> dict:
+def _local_trial(name: str, config: dict, fixed: dict, data, trials: Path, metric: str) -> dict:
     """One trial's row; a trial that raises an exception is an ``error`` row with its message
     (``KeyboardInterrupt`` and other ``BaseException`` stop the sweep)."""
     reports: list[dict] = []
@@ -192,8 +260,8 @@ def _local_trial(name: str, config: dict, fixed: dict, data, trials: Path) -> di
         _trial(config, fixed, report, data)
     except Exception as exc:
         last = reports[-1] if reports else {}
-        return _row(name, config, last, "error", None) | {"error": _short(exc)}
-    return _row(name, config, reports[-1], "finished", model)
+        return _row(name, config, last, "error", None, metric) | {"error": _short(exc)}
+    return _row(name, config, reports[-1], "finished", model, metric)
 
 
 def _short(exc: BaseException, width: int = 160) -> str:
@@ -241,10 +309,10 @@ def _run_ray(space, fixed, num_samples, data, out_dir: Path, options: dict) -> l
         ),
     )
     grid = tuner.fit()
-    return [_ray_row(grid[i], space) for i in range(len(grid))]
+    return [_ray_row(grid[i], space, options["metric"]) for i in range(len(grid))]
 
 
-def _ray_row(result, space: dict) -> dict:
+def _ray_row(result, space: dict, metric: str) -> dict:
     """A Ray Tune result's table row (an ``error`` row carries its exception's message)."""
     config = {k: result.config.get(k) for k in space}
     metrics = dict(result.metrics or {})
@@ -253,17 +321,17 @@ def _ray_row(result, space: dict) -> dict:
     model = None
     if result.checkpoint is not None:
         model = Path(result.checkpoint.path) / "model.safetensors"
-    row = _row(metrics.get("trial_id", "?"), config, metrics | {"epoch": epochs}, status, model)
+    row = _row(metrics.get("trial_id", "?"), config, metrics | {"epoch": epochs}, status, model, metric)
     if result.error is not None:  # a RayTaskError: its cause is the trial's own exception
         row["error"] = _short(getattr(result.error, "cause", None) or result.error)
     return row
 
 
-def _row(name: str, config: dict, metrics: dict, status: str, model: Path | None) -> dict:
-    """A trial's table row: its settings and :data:`METRIC_COLUMNS`."""
+def _row(name: str, config: dict, metrics: dict, status: str, model: Path | None, metric: str) -> dict:
+    """A trial's table row: its settings, :data:`METRIC_COLUMNS` and the sweep's metric."""
     row = {"trial": name, **{k: _cell(v) for k, v in config.items()}}
     row["epochs"] = metrics.get("epoch")
-    for key in METRIC_COLUMNS[1:]:
+    for key in dict.fromkeys((*METRIC_COLUMNS[1:], metric)):
         row[key] = metrics.get(key)
     row["status"], row["_model"] = status, model
     return row
@@ -313,12 +381,11 @@ def sweep(
             ``{"gpu": 1}``), ``grace_period``, ``verbose``.
 
     Raises:
+        ValueError: bad settings, before any training (naming the parameter).
         SweepError: no trial gave ``metric`` (every trial failed, say); the tables are written.
     """
     space = dict(DEFAULT_SPACE if space is None else space)
-    if mode not in ("max", "min"):
-        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-    engine = _engine(engine)
+    engine = _check_arguments(space, train or {}, epochs, num_samples, metric, mode, engine)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fixed = {**(train or {}), "epochs": int(epochs)}
@@ -331,8 +398,23 @@ def sweep(
         options = {"metric": metric, "mode": mode, "scheduler": scheduler, **(ray_options or {})}
         rows = _run_ray(space, fixed, int(num_samples), data, out, options)
     else:
-        rows = _run_local(space, fixed, int(num_samples), seed, data, out)
+        rows = _run_local(space, fixed, int(num_samples), seed, data, out, metric)
     return _finish(rows, metric, mode, out, engine)
+
+
+def _check_arguments(
+    space: dict, train: dict, epochs, num_samples, metric: str, mode: str, engine: str
+) -> str:
+    """Refuse bad settings before any training; returns the engine that will run."""
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    _check_count("epochs", epochs)
+    _check_count("num_samples", num_samples)
+    _check_names(train, "train argument")
+    _check_space(space)
+    engine = _engine(engine)
+    _check_metric(metric, engine, int(epochs), train)
+    return engine
 
 
 def _engine(engine: str) -> str:
@@ -413,7 +495,8 @@ def _markdown(rows: list[dict], metric: str, mode: str, engine: str) -> str:
 def parse_space(specs: list[str]) -> dict:
     """``NAME=SPEC`` strings as a search space: ``lr=loguniform:1e-4:1e-2``,
     ``dropout=uniform:0:0.5``, ``model=mlp|mlp-small`` (a grid), ``hidden=256|512,256`` (widths
-    by commas), ``augment=none|standard``, ``batch_size=128`` (fixed)."""
+    by commas), ``augment=none|standard``, ``batch_size=128`` (fixed). Raises ``ValueError``
+    naming the parameter for a malformed entry."""
     space: dict[str, Any] = {}
     for spec in specs:
         name, sep, text = spec.partition("=")
@@ -422,18 +505,27 @@ def parse_space(specs: list[str]) -> dict:
         name = name.strip()
         kind, _, rest = text.partition(":")
         if kind in ("loguniform", "uniform"):
-            low, _, high = rest.partition(":")
-            space[name] = (kind, float(low), float(high))
+            space[name] = _range(name, kind, rest, text)
             continue
         values = [_value(name, v) for v in text.split("|")]
         space[name] = values if len(values) > 1 else values[0]
     return space
 
 
+def _range(name: str, kind: str, rest: str, text: str) -> tuple:
+    """``LOW:HIGH`` of ``NAME=loguniform:LOW:HIGH`` as ``(kind, low, high)``, checked."""
+    try:
+        low, high = (float(v) for v in rest.split(":"))
+    except ValueError:
+        raise ValueError(f"{name}: expected {name}={kind}:LOW:HIGH with two numbers, got {text!r}") from None
+    _check_sampled(name, (kind, low, high))
+    return (kind, low, high)
+
+
 def _value(name: str, text: str) -> Any:
     text = text.strip()
     if name == "hidden":
-        return tuple(int(w) for w in text.split(",") if w)
+        return _widths(text)
     if text.lower() == "none":
         return None
     for kind in (int, float):
@@ -442,6 +534,30 @@ def _value(name: str, text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """``512,256`` as hidden widths ``(512, 256)``."""
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        widths = (0,)
+    if any(w < 1 for w in widths):
+        raise ValueError(
+            f"hidden: widths are positive whole numbers separated by commas (512,256), got {text!r}"
+        )
+    return widths
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
@@ -455,10 +571,20 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         help="a search-space entry, e.g. lr=loguniform:1e-4:1e-2, hidden=256|512,256, "
         "model=mlp|mlp-small, augment=none|standard (default: lr, hidden, augment)",
     )
-    parser.add_argument("--samples", type=int, default=1, help="draws of the sampled settings per grid point")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial")
-    parser.add_argument("--limit", type=int, default=None, help="train each trial on this many samples")
-    parser.add_argument("--metric", default="val_accuracy")
+    parser.add_argument(
+        "--samples", type=_positive_int, default=1, help="draws of the sampled settings per grid point"
+    )
+    parser.add_argument("--epochs", type=_positive_int, default=3, help="epochs per trial")
+    parser.add_argument(
+        "--limit", type=_positive_int, default=None, help="train each trial on this many samples"
+    )
+    parser.add_argument(
+        "--metric",
+        default="val_accuracy",
+        choices=TRIAL_METRICS,
+        metavar="METRIC",
+        help=f"ranks the trials: {', '.join(TRIAL_METRICS)}",
+    )
     parser.add_argument("--mode", default="max", choices=("max", "min"))
     parser.add_argument("--engine", default="auto", choices=("auto", "ray", "local"))
     parser.add_argument("--scheduler", default="asha", choices=("asha", "none"))

@@ -12,6 +12,7 @@ import pytest
 
 import anynet
 from anynet import tune
+from anynet.cli import main
 from anynet.training.callbacks import Callback
 from anynet.tune import (
     SweepError,
@@ -170,6 +171,32 @@ def test_keyboard_interrupt_stops_a_local_sweep(tmp_path):
     assert stop.trials == 1 and not (tmp_path / "results.csv").exists()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"space": {"bogus": [1, 2]}}, "'bogus' is not an anynet.train argument; valid: .*lr, .*hidden"),
+        ({"train": {"bogus": 1}}, "'bogus' is not an anynet.train argument"),
+        ({"space": {"epochs": [1, 2]}}, "'epochs' is set by the sweep"),
+        ({"space": {"lr": []}}, "lr: an empty list"),
+        ({"space": {"lr": ("loguniform", 0.0, 1e-2)}}, "lr: loguniform needs low > 0"),
+        ({"space": {"lr": ("uniform", 1e-2, 1e-4)}}, "lr: uniform needs low <= high"),
+        ({"space": {"lr": ("uniform", "a", 1)}}, "lr: .*two numbers"),
+        ({"space": {"model": ("choice", [])}}, "model: .*non-empty list"),
+        ({"epochs": 0}, "epochs must be a whole number >= 1, got 0"),
+        ({"num_samples": -1}, "num_samples must be a whole number >= 1, got -1"),
+        ({"metric": "bogus"}, "metric 'bogus' is not one a trial reports.*val_accuracy, val_loss, loss"),
+        ({"metric": "val_loss", "train": {"validation": None}}, "needs validation data"),
+    ],
+)
+def test_bad_sweeps_are_refused_before_training(tmp_path, monkeypatch, kwargs, message):
+    calls = []
+    monkeypatch.setattr(tune, "_trial", lambda *args, **kw: calls.append(args))
+    kwargs = {"space": {"lr": [1e-3]}, "epochs": 1, "train": TRAIN} | kwargs
+    with pytest.raises(ValueError, match=message):
+        sweep(dataset=_data(), out_dir=tmp_path / "out", engine="local", **kwargs)
+    assert calls == [] and not (tmp_path / "out").exists()
+
+
 def test_ray_error_rows_carry_the_trials_error():
     """A Ray Tune result of a failed trial (its error a RayTaskError whose cause is the
     trial's exception) becomes an ``error`` row with that exception's message."""
@@ -180,8 +207,60 @@ def test_ray_error_rows_carry_the_trials_error():
     failed = SimpleNamespace(
         config={"optimizer": "nope"}, metrics={}, error=RayTaskError("ray::trace"), checkpoint=None
     )
-    row = tune._ray_row(failed, {"optimizer": ["nope"]})
+    row = tune._ray_row(failed, {"optimizer": ["nope"]}, "val_accuracy")
     assert row["status"] == "error" and row["error"] == "ValueError: unknown optimizer 'nope'"
+
+
+def test_ray_sweeps_refuse_metrics_known_only_at_the_end(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'anynet[ray]'")
+    with pytest.raises(ValueError, match=r"test_accuracy.*every epoch"):
+        sweep(
+            {"lr": [1e-3]}, dataset=_data(), epochs=2, metric="test_accuracy", engine="ray", out_dir=tmp_path
+        )
+
+
+def test_sweep_ranks_by_a_metric_outside_the_default_columns(tmp_path):
+    result = sweep(
+        {"lr": [1e-2, 1e-5], "hidden": (16,)},
+        dataset=_data(),
+        epochs=1,
+        metric="test_loss",
+        mode="min",
+        out_dir=tmp_path,
+        engine="local",
+        train=TRAIN,
+    )
+    assert result.rows[0]["test_loss"] <= result.rows[1]["test_loss"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "names"),
+    [
+        (["-p", "bogus=1"], 1, ["'bogus'", "lr", "hidden", "dropout"]),
+        (["--metric", "bogus"], 2, ["--metric", "val_accuracy", "test_loss"]),
+        (["--samples", "0"], 2, ["--samples", "'0'"]),
+        (["--samples", "-3"], 2, ["--samples", "'-3'"]),
+        (["--epochs", "0"], 2, ["--epochs", "'0'"]),
+        (["--limit", "0"], 2, ["--limit", "'0'"]),
+        (["-p", "lr=loguniform:a:b"], 1, ["lr", "loguniform:a:b"]),
+        (["-p", "lr=uniform:1e-3"], 1, ["lr", "uniform:1e-3"]),
+        (["-p", "hidden=x"], 1, ["hidden", "'x'"]),
+        (["-p", "hidden=256|0"], 1, ["hidden", "'0'"]),
+        (["-p", "lr=loguniform:1e-2:1e-4"], 1, ["lr", "low <= high"]),
+        (["-p", "lr=loguniform:0:1e-2"], 1, ["lr", "low > 0"]),
+    ],
+)
+def test_sweep_command_refuses_user_errors_cleanly(tmp_path, monkeypatch, capsys, argv, status, names):
+    calls = []
+    monkeypatch.setattr(tune, "_trial", lambda *args, **kw: calls.append(args))
+    out = tmp_path / "out"
+    assert main(["sweep", *argv, "--engine", "local", "--out", str(out)]) == status
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("anynet") and "error:" in last and "this is a bug" not in err
+    assert all(name in last for name in names), last
+    assert status == 2 or len(err.strip().splitlines()) == 1
+    assert calls == [] and not out.exists()
 
 
 def test_ray_sweep_stops_bad_trials_early(tmp_path):
