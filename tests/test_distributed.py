@@ -21,7 +21,7 @@ from anynet.distributed import (
     shard_bounds,
     thread_group,
 )
-from anynet.distributed.comm import rank_backend
+from anynet.distributed.comm import RankMismatchError, rank_backend
 from anynet.distributed.nccl import NCCLCommunicator
 from anynet.training import Callback
 from anynet.training.checkpoint import read_checkpoint
@@ -363,3 +363,115 @@ def test_data_parallel_describes_its_traffic():
     assert "0 steps" in dp.describe()
     with pytest.raises(ValueError):
         DataParallel(thread_group(2)[0]).check_batch(1)
+
+
+# ---------------------------------------------------------------------- ranks that disagree
+
+
+@pytest.mark.parametrize(
+    "rank1, field",
+    [
+        (dict(batch_size=20), "batch_size"),
+        (dict(seed=2), "seed"),
+        (dict(n=240), "samples"),
+        (dict(epochs=3), "epochs"),
+        (dict(extra=(anynet.Dense(8),)), "parameters"),
+    ],
+    ids=["batch", "seed", "data", "epochs", "model"],
+)
+def test_ranks_that_disagree_all_stop_with_one_message(rank1, field):
+    """Different options on one rank: every rank raises the same error naming the field,
+    instead of pairing the wrong collectives and waiting forever."""
+
+    def work(c):
+        kw = dict(batch_size=30, seed=1, n=300, epochs=2, extra=()) | (rank1 if c.rank == 1 else {})
+        x, y = _data(kw["n"])
+        net = _net(kw["extra"])
+        return net.fit(x, y, epochs=kw["epochs"], batch_size=kw["batch_size"], seed=kw["seed"], distributed=c)
+
+    out = _on_threads(thread_group(2), work, timeout=20)
+    assert all(isinstance(e, RankMismatchError) for e in out), out
+    assert str(out[0]) == str(out[1]) and field in str(out[0]).splitlines()[0]
+    assert "rank 0:" in str(out[0]) and "rank 1:" in str(out[0])
+
+
+def test_train_ranks_with_another_limit_disagree():
+    x, y = _data()
+    out = _on_threads(
+        thread_group(2),
+        lambda c: anynet.train(
+            dataset=(x, y), model="mlp-small", epochs=1, verbose=0, limit=200 + 50 * c.rank, distributed=c
+        ),
+        timeout=20,
+    )
+    assert all(isinstance(e, RankMismatchError) for e in out), out
+    assert "limit (--limit)" not in str(out[0]) and "limit" in str(out[0]).splitlines()[0]
+
+
+def test_rank_zero_reads_the_checkpoint_for_every_rank(tmp_path):
+    """Node-local checkpoint folders: only rank 0's holds the checkpoint; every rank resumes
+    from it (rank 0 reads and broadcasts it), and ``resume="auto"`` follows rank 0's choice."""
+    x, y = _data()
+
+    def run(c, net, **kw):
+        return net.fit(x, y, epochs=2, batch_size=30, seed=1, distributed=c, **kw)
+
+    straight = [_net() for _ in range(2)]
+    _on_threads(thread_group(2), lambda c: run(c, straight[c.rank]))
+    for resume in (True, "auto"):
+        folders = [tmp_path / f"{resume}-r0", tmp_path / f"{resume}-r1"]
+        crashed = _on_threads(
+            thread_group(2),
+            lambda c, folders=folders: run(
+                c, _net(), checkpoint_dir=folders[c.rank], callbacks=[_CrashAt(1, 2)]
+            ),
+        )
+        assert all(isinstance(e, DistributedError) for e in crashed), crashed
+        assert not folders[1].exists()  # rank 0 alone writes
+        resumed = [_net() for _ in range(2)]
+        out = _on_threads(
+            thread_group(2),
+            lambda c, folders=folders, resumed=resumed, resume=resume: run(
+                c, resumed[c.rank], checkpoint_dir=folders[c.rank], resume=resume
+            ),
+            timeout=20,
+        )
+        assert all(isinstance(h, dict) and len(h["loss"]) == 2 for h in out), out
+        for net in resumed:
+            for a, b in zip(_weights(straight[0]), _weights(net)):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_a_checkpoint_error_on_rank_zero_reaches_every_rank(tmp_path):
+    x, y = _data()
+    out = _on_threads(
+        thread_group(2),
+        lambda c: _net().fit(
+            x, y, epochs=1, batch_size=30, distributed=c, checkpoint_dir=tmp_path, resume=True
+        ),
+        timeout=20,
+    )
+    assert all(isinstance(e, DistributedError) and "no checkpoint to resume from" in str(e) for e in out), out
+
+
+def test_batchnorm_needs_two_samples_per_rank():
+    x, y = _data(n=61)
+    out = _on_threads(
+        thread_group(2),
+        lambda c: _net((anynet.BatchNorm(),)).fit(x, y, epochs=1, batch_size=3, distributed=c),
+        timeout=20,
+    )
+    assert all(isinstance(e, ValueError) and "at least 2 samples (BatchNorm" in str(e) for e in out), out
+    counts = []
+
+    class Steps(Callback):
+        def on_train_begin(self, network, epochs, steps):
+            counts.append(steps)
+
+    _on_threads(
+        thread_group(2),
+        lambda c: _net((anynet.BatchNorm(),)).fit(
+            x, y, epochs=1, batch_size=30, distributed=c, callbacks=[Steps()]
+        ),
+    )
+    assert counts == [2, 2]  # 30 + 30; the 61st sample would leave a shard of none

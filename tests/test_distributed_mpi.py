@@ -38,20 +38,44 @@ WORKER = textwrap.dedent(
     x = np.clip(centres[y] + rng.normal(0, 250, (4800, 28, 28)), 0, 255).astype(np.uint8)
     y = np.where(rng.random(4800) < 0.3, rng.integers(0, 10, 4800), y)  # noisy labels: a hard task
 
+    from mpi4py import MPI
+    rank = MPI.COMM_WORLD.Get_rank()
+
     class FailOnRank1(Callback):
         def on_epoch_end(self, network, epoch, logs):
-            from mpi4py import MPI
-            if MPI.COMM_WORLD.Get_rank() == 1:
+            if rank == 1:
                 raise OSError("disk full (a failure on rank 1 only)")
 
-    result = anynet.train(
+    class CtrlCOnRank1(Callback):  # as if Ctrl-C reached rank 1 alone, in epoch 2
+        def __init__(self):
+            self.epoch = 0
+        def on_epoch_begin(self, network, epoch):
+            self.epoch = epoch
+        def on_batch_end(self, network, step, running):
+            if rank == 1 and self.epoch == 1 and step == 7:
+                import signal
+                os.kill(os.getpid(), signal.SIGINT)
+
+    options = dict(
         dataset=(x[:4000], y[:4000], x[4000:], y[4000:]),
         model="mlp-small", hidden=(32,), dropout=0.0, backend="numpy", epochs=4,
         batch_size=40, lr=3e-3, seed=5, validation=0.1, verbose=1,
         save=os.path.join(out, "model.safetensors"),
-        callbacks=[FailOnRank1()] if mode == "fail" else [],
+        callbacks={"fail": [FailOnRank1()], "sigint": [CtrlCOnRank1()]}.get(mode, []),
         distributed=None if mode == "single" else "mpi",
     )
+    if mode == "mismatch":  # rank 1 started with other options
+        options.update(batch_size=40 + 20 * rank, limit=3000 + 100 * rank)
+    if mode == "sigint":
+        options["checkpoint_dir"] = os.path.join(out, f"ckpt{rank}")
+    try:
+        result = anynet.train(**options)
+    except KeyboardInterrupt:
+        print(f"rank {rank}: interrupted", flush=True)
+        sys.exit(130)
+    except anynet.distributed.DistributedError as exc:
+        print(f"rank {rank}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(3)
     weights = {f"{i}.{k}": v for i, layer in enumerate(result.model.get_weights()) for k, v in layer.items()}
     np.savez(os.path.join(out, f"rank{result.rank}.npz"), **weights)
     np.savez(os.path.join(out, f"history{result.rank}.npz"), **{k: np.asarray(v) for k, v in result.history.items()})
@@ -116,6 +140,34 @@ def test_a_failure_on_one_rank_stops_all(worker, tmp_path):
     assert "rank 1 of 2: OSError: disk full" in run.stderr
     assert "stopping all 2 ranks" in run.stderr
     assert not (tmp_path / "rank0.npz").exists()
+
+
+def test_ranks_started_with_other_options_stop_at_once_with_one_message(worker, tmp_path):
+    mpiexec = _mpiexec()
+    run = _run([mpiexec, "-n", "2", sys.executable, str(worker), str(tmp_path), "mismatch"], timeout=60)
+    assert run.returncode != 0
+    for rank in (0, 1):  # every rank says why, naming what differs and each rank's value
+        marker = f"rank {rank}: the 2 ranks disagree on "
+        assert marker in run.stderr, run.stderr
+        said = run.stderr.split(marker, 1)[1].split("\n", 1)[0]
+        assert "batch_size" in said and "limit" in said, run.stderr
+    assert "batch_size (rank 0: 40, rank 1: 60)" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "model.safetensors").exists()
+
+
+def test_ctrl_c_on_another_rank_stops_every_rank_after_the_same_step(worker, tmp_path):
+    """Ctrl-C reaching rank 1 alone: every rank stops after the same step, rank 0 writes a
+    checkpoint with every rank's generator positions, and each exits as interrupted."""
+    from anynet.training import read_checkpoint
+
+    mpiexec = _mpiexec()
+    run = _run([mpiexec, "-n", "2", sys.executable, str(worker), str(tmp_path), "sigint"], timeout=60)
+    assert run.returncode == 130, run.stderr + run.stdout
+    assert "rank 0: interrupted" in run.stdout and "rank 1: interrupted" in run.stdout
+    assert "checkpoint saved to" in run.stderr and "bug" not in run.stderr
+    state = read_checkpoint(tmp_path / "ckpt0")
+    assert (state["epoch"], state["step"]) == (1, 8) and len(state["random_state"]["ranks"]) == 2
+    assert not (tmp_path / "ckpt1").exists()
 
 
 def test_gather_object_collects_every_rank_on_rank_zero(worker, tmp_path):

@@ -12,24 +12,34 @@ interface without a GPU), :class:`~anynet.distributed.mpi.MPICommunicator` and
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 
 from ..backend import Array, Backend
 
+T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
+
 __all__ = [
+    "CollectiveError",
     "Communicator",
     "DistributedError",
     "LocalCommunicator",
+    "RankMismatchError",
     "ThreadCommunicator",
+    "check_ranks_agree",
+    "fail_fast",
     "get_communicator",
     "local_rank_from_env",
+    "on_main",
+    "raised_by_every_rank",
     "rank_backend",
     "rank_zero_first",
     "thread_group",
@@ -47,6 +57,14 @@ LOCAL_RANK_VARS = (
 
 class DistributedError(RuntimeError):
     """A process group could not be set up, or another rank failed."""
+
+
+class CollectiveError(DistributedError):
+    """An error every rank raises alike (so none is left waiting in a collective)."""
+
+
+class RankMismatchError(CollectiveError):
+    """The ranks were started with different settings or data."""
 
 
 def local_rank_from_env(rank: int) -> int:
@@ -164,11 +182,12 @@ class ThreadCommunicator(Communicator):
         return np.sum(parts, axis=0)
 
     def bcast_object(self, obj: Any) -> Any:
-        return self._exchange(obj)[0]
+        root = self._exchange(obj)[0]
+        return root if self.is_main else copy.deepcopy(root)  # each rank its own, as MPI gives
 
     def gather_object(self, obj: Any) -> list[Any] | None:
         values = self._exchange(obj)
-        return values if self.is_main else None
+        return [copy.deepcopy(v) for v in values] if self.is_main else None
 
     def barrier(self) -> None:
         self._wait()
@@ -248,3 +267,87 @@ def rank_zero_first(comm: Communicator | None) -> Iterator[None]:
         raise
     except BaseException as exc:
         comm.abort(f"{type(exc).__name__}: {exc} (stopping all {comm.size} ranks)")
+
+
+@contextmanager
+def fail_fast(comm: Communicator | None, passthrough: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """An error on this rank stops every rank (:meth:`Communicator.abort`) instead of leaving
+    the others waiting in their next collective. :class:`DistributedError` (including the
+    :class:`CollectiveError` every rank raises alike) and ``passthrough`` errors, which every
+    rank raises at the same point, propagate as they are."""
+    try:
+        yield
+    except BaseException as exc:
+        alike = isinstance(exc, (DistributedError, *passthrough)) or getattr(exc, _ALIKE, False)
+        if comm is None or comm.size == 1 or alike:
+            raise
+        comm.abort(f"{_reason(exc)} (stopping all {comm.size} ranks)")
+
+
+_ALIKE = "raised_by_every_rank"
+
+
+def raised_by_every_rank(exc: E) -> E:
+    """Mark ``exc`` as raised by every rank at the same point (after they compared what
+    decides it), so that :func:`fail_fast` lets it through instead of aborting."""
+    setattr(exc, _ALIKE, True)
+    return exc
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    if isinstance(exc, MemoryError):
+        return f"out of memory (MemoryError{': ' + str(exc) if str(exc) else ''})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def on_main(comm: Communicator | None, work: Callable[[], T]) -> T:
+    """Rank 0 runs ``work`` and every rank gets its result (small, picklable), or every rank
+    raises a :class:`CollectiveError` with rank 0's error message."""
+    if comm is None or comm.size == 1:
+        return work()
+    result, failure, original = None, None, None
+    if comm.is_main:
+        try:
+            result = work()
+        except Exception as exc:
+            failure, original = str(exc) or type(exc).__name__, exc
+    result, failure = comm.bcast_object((result, failure))
+    if failure is not None:
+        raise CollectiveError(failure) from original
+    return result
+
+
+def check_ranks_agree(comm: Communicator | None, fields: dict[str, Any]) -> None:
+    """Every rank's ``fields`` (small, comparable values) must equal rank 0's; otherwise every
+    rank raises the same :class:`RankMismatchError`, naming the fields that differ."""
+    if comm is None or comm.size == 1:
+        return
+    gathered = comm.gather_object(fields)
+    message = _mismatch(gathered) if gathered is not None else None
+    message = comm.bcast_object(message)
+    if message is not None:
+        raise RankMismatchError(message)
+
+
+def _mismatch(gathered: list[dict[str, Any]]) -> str | None:
+    """What differs between the ranks' fields (``None``: nothing)."""
+    keys = list(dict.fromkeys(k for fields in gathered for k in fields))
+    lines = []
+    for key in keys:
+        values = [fields.get(key) for fields in gathered]
+        if any(v != values[0] for v in values[1:]):
+            shown = ", ".join(f"rank {r}: {_short(v)}" for r, v in enumerate(values[:8]))
+            lines.append(f"{key} ({shown}{', ...' if len(values) > 8 else ''})")
+    if not lines:
+        return None
+    return (
+        f"the {len(gathered)} ranks disagree on {', '.join(line.split(' (')[0] for line in lines)}; "
+        "every rank must run with the same options and data\n" + "\n".join(lines)
+    )
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -98,11 +96,14 @@ class DataParallel:
         self.steps = 0
 
     # ------------------------------------------------------------------ data
-    def check_batch(self, batch_size: int) -> None:
-        if batch_size < self.comm.size:
+    def check_batch(self, batch_size: int, min_shard: int = 1) -> None:
+        """Refuse a global batch whose smallest shard would hold fewer than ``min_shard``
+        samples (one per rank; two where BatchNorm needs batch statistics)."""
+        if batch_size // self.comm.size < min_shard:
+            need = "one sample" if min_shard == 1 else f"{min_shard} samples (BatchNorm needs them)"
             raise ValueError(
-                f"the global batch ({batch_size}) must have at least one sample per rank "
-                f"({self.comm.size} ranks)"
+                f"the global batch ({batch_size}) must have at least {need} per rank "
+                f"({self.comm.size} ranks): use a batch of at least {min_shard * self.comm.size}"
             )
 
     def shard(self, lo: int, hi: int) -> tuple[int, int]:
@@ -200,20 +201,12 @@ class DataParallel:
         loss, hits, n = self.comm.allreduce_host(sums)
         return {"loss": float(loss / n), "accuracy": float(hits / n)}
 
-    # ------------------------------------------------------------------ failures
-    @contextmanager
-    def fail_fast(self, passthrough: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
-        """An error on this rank stops every rank (:meth:`Communicator.abort`) instead of
-        leaving them waiting in the next collective; ``passthrough`` errors are raised by
-        every rank alike (they follow reduced values) and propagate as they are."""
-        try:
-            yield
-        except passthrough:
-            raise
-        except BaseException as exc:
-            if self.comm.size == 1 or isinstance(exc, DistributedError):
-                raise
-            self.comm.abort(f"{type(exc).__name__}: {exc} (stopping all {self.comm.size} ranks)")
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on any rank (a host collective: a Ctrl-C on one rank
+        stops every rank after the same step)."""
+        if self.comm.size == 1:
+            return bool(flag)
+        return bool(self.comm.allreduce_host([1.0 if flag else 0.0])[0] > 0)
 
     def describe(self) -> str:
         per_step = self.comm_seconds / max(self.steps, 1)

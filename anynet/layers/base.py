@@ -13,6 +13,8 @@ A layer is bound to a backend once and is then a pure function of its parameters
   respect to the input (``None`` when not needed: a network's first layer skips that matmul) and
   a dict of parameter gradients with the keys of ``params``.
 - ``get_config()`` returns the constructor arguments, so a model can be rebuilt from a file.
+- ``min_batch``: the fewest samples a training batch may hold (BatchNorm on one value per
+  channel needs two).
 
 Parameters (``params``) are what the optimizer trains. Some layers also keep ``buffers``:
 arrays that are saved with the model but not trained (BatchNorm's running statistics); a
@@ -74,6 +76,12 @@ class Layer:
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
+
+    @property
+    def min_batch(self) -> int:
+        """The fewest samples a training batch may hold (1; BatchNorm on one value per
+        channel needs 2). The epoch loop drops a smaller last batch."""
+        return 1
 
     def get_config(self) -> dict:
         return {}

@@ -3,7 +3,8 @@ inputs: each feature or channel is normalised over the batch (and the positions)
 
 Training uses the batch's mean and variance and updates running estimates (buffers saved with
 the model); inference uses the running estimates, so a prediction does not depend on the rest
-of its batch. With ``xhat = (x - mean) / sqrt(var + eps)`` and ``y = gamma * xhat + beta``,
+of its batch. Training needs at least two values per channel (as in PyTorch): a batch of one
+after a Dense layer, or of one 1x1 map, is refused, and the epoch loop drops such a last batch. With ``xhat = (x - mean) / sqrt(var + eps)`` and ``y = gamma * xhat + beta``,
 over the ``m`` values each statistic is taken from::
 
     dgamma = sum(g * xhat)      dbeta = sum(g)
@@ -53,6 +54,12 @@ class BatchNorm(Layer):
             )
         return tuple(input_shape)
 
+    @property
+    def min_batch(self) -> int:
+        """2 where each channel has one value per sample (dense inputs, 1x1 maps), else 1."""
+        assert self.input_shape is not None
+        return 2 if math.prod(self.input_shape[1:]) == 1 else 1
+
     def _features(self) -> int:
         assert self.input_shape is not None
         return self.input_shape[0]
@@ -70,8 +77,14 @@ class BatchNorm(Layer):
         if not training:
             mean, var = self.buffers["mean"], self.buffers["var"]
             return b.batch_norm_inference(x, gamma, beta, mean, var, self.eps), None
+        m = math.prod(x.shape) // x.shape[1]
+        if m < 2:
+            raise ValueError(
+                f"BatchNorm needs more than one value per channel to train, got inputs of shape "
+                f"{tuple(x.shape)}: its batch statistics would be zero (train on batches of 2 or more)"
+            )
         y, mean, var, ctx = b.batch_norm_train(x, gamma, beta, self.eps)
-        self._update_running(mean, var, math.prod(x.shape) // x.shape[1])
+        self._update_running(mean, var, m)
         return y, ctx
 
     def _update_running(self, mean: Array, var: Array, m: int) -> None:

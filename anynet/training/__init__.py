@@ -1,6 +1,8 @@
 """Training: the epoch loop (:func:`fit`), callbacks, checkpoints, and the one-call :func:`train`.
 
-- :mod:`.loop`        :func:`fit`, which ``Network.fit`` runs; :class:`TrainingDivergedError`
+- :mod:`.loop`        :func:`fit`, which ``Network.fit`` runs; :class:`TrainingDivergedError`,
+  :class:`TrainingInterrupted`
+- :mod:`.settings`    what a checkpoint pins and every rank must share
 - :mod:`.callbacks`   :class:`Callback`, :class:`EarlyStopping`, :class:`ModelCheckpoint`,
   :class:`CSVLogger`, :class:`TerminateOnNaN`, :class:`ReduceLROnPlateau`, progress output
 - :mod:`.averaging`   :class:`WeightAveraging`, an exponential moving average of the weights
@@ -24,9 +26,9 @@ from .callbacks import (
     TerminateOnNaN,
 )
 from .checkpoint import CheckpointError, read_checkpoint
-from .loop import TrainingDivergedError, fit
+from .loop import TrainingDivergedError, TrainingInterrupted, fit
 from .lr_find import LRFinderResult, lr_find
-from .run import STANDARD_AUGMENT, TrainResult, train
+from .run import STANDARD_AUGMENT, ModelNotSavedError, TrainResult, train
 
 __all__ = [
     "MODEL_PRESETS",
@@ -38,11 +40,13 @@ __all__ = [
     "EpochLogger",
     "LRFinderResult",
     "ModelCheckpoint",
+    "ModelNotSavedError",
     "ProgressBar",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
     "TrainResult",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "WeightAveraging",
     "fit",
     "lr_find",

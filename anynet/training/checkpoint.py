@@ -2,26 +2,36 @@
 
 ``<dir>/checkpoint.safetensors`` holds every array (weights, optimizer moments, a callback's
 best weights, generator states) as safetensors tensors, and everything else (epoch and step,
-optimizer step count and rates, history, the model record ``net.info``, callback states, fit
-settings) as JSON in its metadata. The file is written to a temporary name in the same folder,
-flushed and renamed over the old one, so a crash leaves either the old or the new checkpoint,
-never half of one. Nothing is pickled.
+optimizer step count and rates, history, the model record ``net.info``, callback states, the
+settings that decide the run) as JSON in its metadata. The file is written to a temporary name
+in the same folder, flushed and renamed over the old one, so a crash leaves either the old or
+the new checkpoint, never half of one. Nothing is pickled.
+
+A checkpoint is checked as a model file is: a SHA-256 of every tensor (``tensors_sha256``;
+checkpoints written before it had none), finite float tensors, and the types of every field
+the resume reads. A failure is a :class:`CheckpointError` that says the checkpoint is damaged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
+import typing
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..io import write_atomically
+from ..io import _json, _matches, write_atomically
+from .seeding import RANDOM_MODES
 
 __all__ = [
     "CHECKPOINT_FILE",
     "CHECKPOINT_FORMAT",
     "CheckpointError",
+    "check_checkpoint_dir",
     "checkpoint_exists",
     "read_checkpoint",
     "write_checkpoint",
@@ -31,6 +41,27 @@ CHECKPOINT_FORMAT = "anynet-checkpoint/1"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 _KEY = "anynet-checkpoint"
 
+#: the fields a resume reads, and their JSON types
+_SCHEMA: dict[str, Any] = {
+    "config": dict,
+    "weights": list[dict],
+    "optimizer": dict,
+    "epoch": int,
+    "step": int,
+    "epochs": int,
+    "steps_per_epoch": int,
+    "samples": int,
+    "batch_size": int,
+    "seed": int,
+    "shuffle": bool,
+    "random": typing.Literal[RANDOM_MODES],
+    "history": dict[str, list[float | None]],
+    "info": dict,
+    "guard": dict,
+    "callbacks": list[dict],
+}
+_OPTIONAL: dict[str, Any] = {"sums": tuple[float, float], "random_state": dict, "settings": dict}
+
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not fit the run that tries to resume from it."""
@@ -38,6 +69,35 @@ class CheckpointError(ValueError):
 
 def checkpoint_exists(directory) -> bool:
     return (Path(directory) / CHECKPOINT_FILE).is_file()
+
+
+def check_checkpoint_dir(directory) -> None:
+    """Fail before training when checkpoints could not be written into ``directory``: it is
+    not a folder, cannot be created, or is not writable. Folders created here are removed."""
+    folder = Path(directory).expanduser()
+    missing = []
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"checkpoint_dir {folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".anynet-write-check-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CheckpointError(
+            f"cannot write checkpoints into {folder} ({exc.strerror or exc}); choose another checkpoint folder"
+        ) from None
+    finally:
+        for path in missing:  # written again by the first checkpoint
+            if path.is_dir():
+                path.rmdir()
+
+
+# --------------------------------------------------------------------------- arrays <-> JSON
 
 
 def _split(obj: Any, key: str, tensors: dict) -> Any:
@@ -54,43 +114,114 @@ def _split(obj: Any, key: str, tensors: dict) -> Any:
     return obj
 
 
-def _join(obj: Any, tensors: dict) -> Any:
+def _join(obj: Any, tensors: dict, path: Path) -> Any:
     if isinstance(obj, dict):
         if set(obj) == {"__tensor__"}:
-            return tensors[obj["__tensor__"]]
-        return {k: _join(v, tensors) for k, v in obj.items()}
+            name = obj["__tensor__"]
+            if not isinstance(name, str) or name not in tensors:
+                raise _damaged(path, f"it refers to a tensor {str(name)[:60]!r} it does not hold")
+            return tensors[name]
+        return {k: _join(v, tensors, path) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_join(v, tensors) for v in obj]
+        return [_join(v, tensors, path) for v in obj]
     return obj
 
 
+def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 (hex) of the tensors by name: ``"<name> <dtype> <d1,d2,...>\\n"`` then the
+    little-endian C-order bytes of each."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        w = np.asarray(tensors[name])
+        h.update(f"{name} {w.dtype.str.lstrip('<>|=')} {','.join(map(str, w.shape))}\n".encode())
+        h.update(np.ascontiguousarray(w, dtype=w.dtype.newbyteorder("<")).reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+    return h.hexdigest()
+
+
+def _non_finite(tensors: dict[str, np.ndarray]) -> list[str]:
+    return [name for name, t in sorted(tensors.items()) if t.dtype.kind in "fc" and not np.isfinite(t).all()]
+
+
+# --------------------------------------------------------------------------- writing and reading
+
+
 def write_checkpoint(directory, state: dict) -> Path:
-    """Write ``state`` (JSON-able data with NumPy arrays as leaves) atomically; returns the file."""
+    """Write ``state`` (JSON-able data with NumPy arrays as leaves) atomically; returns the file.
+    Non-finite weights or moments are refused: such a run cannot be continued."""
     from safetensors.numpy import save
 
     tensors: dict[str, np.ndarray] = {}
     meta = {"format": CHECKPOINT_FORMAT, **_split(state, "", tensors)}
-    data = save(tensors, metadata={_KEY: json.dumps(meta)})
     path = Path(directory) / CHECKPOINT_FILE
+    if bad := _non_finite(tensors):
+        raise CheckpointError(f"not writing {path}: {', '.join(bad[:3])} hold non-finite values (NaN or inf)")
+    meta["tensors_sha256"] = tensors_digest(tensors)
+    data = save(tensors, metadata={_KEY: json.dumps(meta)})
     write_atomically(path, data)  # as model files: temporary, fsync, rename; the umask's mode
     return path
 
 
 def read_checkpoint(directory) -> dict:
-    """The state :func:`write_checkpoint` wrote into ``directory``."""
-    from safetensors import SafetensorError, safe_open
-
+    """The state :func:`write_checkpoint` wrote into ``directory``, checked (see the module)."""
     path = Path(directory) / CHECKPOINT_FILE
     if not path.is_file():
         raise CheckpointError(
             f"{path}: no checkpoint there (train with checkpoint_dir={str(directory)!r} first)"
         )
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = json.loads((f.metadata() or {})[_KEY])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
-    except (SafetensorError, KeyError, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable anynet checkpoint ({exc})") from None
+    text, tensors = _read_file(path)
+    meta = _json(text, lambda why: _damaged(path, f"its metadata is {why}"))
+    if not isinstance(meta, dict):
+        raise _damaged(path, "its metadata is not a JSON object")
     if meta.pop("format", None) != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: unsupported checkpoint format (expected {CHECKPOINT_FORMAT!r})")
-    return _join(meta, tensors)
+    digest = meta.pop("tensors_sha256", None)
+    if digest is not None and digest != tensors_digest(tensors):
+        raise _damaged(path, "its tensors do not match their checksum (tensors_sha256)")
+    if bad := _non_finite(tensors):
+        raise _damaged(path, f"{', '.join(bad[:3])} hold non-finite values (NaN or inf)")
+    _check_fields(meta, path)
+    return _join(meta, tensors, path)
+
+
+def _read_file(path: Path) -> tuple[str, dict[str, np.ndarray]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            text = (f.metadata() or {}).get(_KEY)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise _damaged(path, f"not a readable safetensors file ({exc})") from None
+    if not isinstance(text, str):
+        raise CheckpointError(f"{path}: a safetensors file, but not an anynet checkpoint")
+    return text, tensors
+
+
+def _check_fields(meta: dict, path: Path) -> None:
+    """Every field the resume reads is there, with its type and a sensible value."""
+    for key, hint in (*_SCHEMA.items(), *_OPTIONAL.items()):
+        if key not in meta:
+            if key in _SCHEMA:
+                raise _damaged(path, f"it has no {key!r} field")
+            continue
+        value = meta[key]
+        tensor = isinstance(value, dict) and set(value) == {"__tensor__"}
+        if not tensor and not _matches(value, hint):
+            raise _damaged(path, f"its {key!r} field is not {_name(hint)}: {str(value)[:60]}")
+    counts = {k: meta[k] for k in ("epoch", "step", "epochs", "steps_per_epoch", "samples", "batch_size")}
+    if min(counts.values()) < 0 or min(counts["epochs"], counts["steps_per_epoch"], counts["samples"]) < 1:
+        raise _damaged(path, f"it holds impossible counts {counts}")
+    if counts["step"] > counts["steps_per_epoch"] or ("sums" in meta) != (counts["step"] > 0):
+        raise _damaged(path, f"step {counts['step']} of {counts['steps_per_epoch']} does not fit its sums")
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _damaged(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: the checkpoint is damaged ({why}); delete it to start afresh, or resume from a copy"
+    )

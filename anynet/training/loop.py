@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,20 +26,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backend import Array
+from ..backend import Array, to_numpy
+from ..distributed.comm import (
+    check_ranks_agree,
+    fail_fast,
+    get_communicator,
+    on_main,
+    raised_by_every_rank,
+)
+from ..distributed.parallel import DataParallel
 from .callbacks import Callback, CSVLogger, EpochLogger, ModelCheckpoint, ProgressBar
 from .checkpoint import (
     CheckpointError,
+    check_checkpoint_dir,
     checkpoint_exists,
     read_checkpoint,
     write_checkpoint,
 )
 from .seeding import epoch_random, get_random_state, random_mode, set_random_state
+from .settings import MAY_CHANGE, data_digest, describe_differences, differences, flag
 
 if TYPE_CHECKING:
     from ..network import Network
 
-__all__ = ["DIVERGENCE_FACTOR", "DIVERGENCE_STEPS", "TrainingDivergedError", "fit"]
+__all__ = ["DIVERGENCE_FACTOR", "DIVERGENCE_STEPS", "TrainingDivergedError", "TrainingInterrupted", "fit"]
 
 #: a step "explodes" when its loss is NaN/inf or above this many times the run's first loss ...
 DIVERGENCE_FACTOR = 10.0
@@ -48,6 +59,15 @@ DIVERGENCE_STEPS = 5
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN/inf or exploded (see :data:`DIVERGENCE_FACTOR`): training stopped."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C: training stopped after a whole step (on every rank at the same step, when
+    distributed), and a checkpoint was written."""
+
+
+#: errors every rank raises at the same point, which therefore need no abort
+_RAISED_BY_EVERY_RANK = (TrainingDivergedError, TrainingInterrupted)
 
 
 class _Guard:
@@ -119,7 +139,8 @@ class _Run:
     logged: bool = False  # the epoch's logs are in the history
     interrupted: bool = False
     parallel: Any = None  # an anynet.distributed.DataParallel, when distributed
-    extra: dict = field(default_factory=dict)
+    settings: dict | None = None  # what a checkpoint pins (see _settings)
+    extra_settings: dict = field(default_factory=dict)  # the caller's part of them
 
     @property
     def mid_epoch(self) -> bool:
@@ -152,6 +173,7 @@ def fit(
     resume=False,
     random: str = "auto",
     distributed=None,
+    settings: dict | None = None,
 ) -> dict:
     """Train ``net``; returns its history (``loss``, ``accuracy``, ``val_*``, ``lr``, ``time``
     per epoch).
@@ -162,43 +184,56 @@ def fit(
     seeds the shuffles, augmentation and dropout masks (default: the network's seed + 1);
     ``random`` says where they are drawn (see :mod:`anynet.training.seeding`). Epochs run from
     ``initial_epoch`` to ``epochs - 1``. ``class_weight``: ``"balanced"``, ``{class: weight}``
-    or k weights (see :mod:`anynet.training.weighting`).
+    or k weights (see :mod:`anynet.training.weighting`). A network with BatchNorm drops a last
+    batch too small for batch statistics (one sample after a Dense layer).
 
     ``checkpoint_dir``: write a full checkpoint there every ``checkpoint_every`` epochs (and
     every ``checkpoint_steps`` steps, if given) and when interrupted by Ctrl-C; ``resume=True``
-    continues from it (``"auto"``: when one exists). Raises :class:`TrainingDivergedError` when
-    the loss becomes NaN/inf or explodes.
+    continues from it (``"auto"``: when one exists). A checkpoint pins the settings that decide
+    the run (:mod:`.settings`; ``settings`` adds the caller's, e.g. the data split's): a resume
+    that changes one is refused. Raises :class:`TrainingDivergedError` when the loss becomes
+    NaN/inf or explodes.
 
     ``distributed``: ``"mpi"``, ``"nccl"`` or an :class:`anynet.distributed.Communicator`:
     each rank trains on its shard of every ``batch_size`` batch (the global batch) and the
-    gradients are averaged; rank 0 alone prints and writes checkpoints (see ``docs/cluster.md``).
+    gradients are averaged; rank 0 alone prints, reads and writes checkpoints. The ranks first
+    check that they agree on the run's settings (see ``docs/cluster.md``).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if not 0 <= int(initial_epoch) < epochs:
         raise ValueError(f"initial_epoch must be in 0..{epochs - 1}, got {initial_epoch}")
-    run = _start(
-        net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment, verbose, random
-    )
-    _configure(run, class_weight, checkpoint_dir, checkpoint_every, checkpoint_steps)
-    _distribute(run, distributed)
-    run.epoch = int(initial_epoch)
-    saved = _resume(run) if _should_resume(run, resume) else None
-    if run.parallel is not None:
-        run.parallel.sync_parameters(net)
-    for c in run.callbacks:
-        c.on_train_begin(net, epochs, run.steps)
-    if saved is not None:
-        _restore_callbacks(run.callbacks, saved)
-    with _deferred_sigint(run), _fail_fast(run):
+    comm = get_communicator(distributed)
+    with fail_fast(comm, passthrough=_RAISED_BY_EVERY_RANK):
+        run = _start(
+            net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment, verbose, random
+        )
+        _configure(run, class_weight, checkpoint_dir, checkpoint_every, checkpoint_steps)
+        _distribute(run, comm)
+        run.epoch, run.extra_settings = int(initial_epoch), dict(settings or {})
+        _plan_and_agree(run, comm)
+        saved = on_main(comm, lambda: _checked_checkpoint(run, resume))
+        restored = _resume(run, saved) if saved is not None else None
+        if run.parallel is not None:
+            run.parallel.sync_parameters(net)
+        for c in run.callbacks:
+            c.on_train_begin(net, epochs, run.steps)
+        if restored is not None:
+            _restore_callbacks(run, restored)
+        _train(run)
+        for c in run.callbacks:
+            c.on_train_end(net)
+    return net.history
+
+
+def _train(run: _Run) -> None:
+    """The epochs; Ctrl-C saves a checkpoint first."""
+    with _deferred_sigint(run):
         try:
             _epochs(run)
-        except KeyboardInterrupt:
-            _save_on_interrupt(run)
+        except KeyboardInterrupt as exc:
+            _save_on_interrupt(run, agreed=isinstance(exc, TrainingInterrupted))
             raise
-    for c in run.callbacks:
-        c.on_train_end(net)
-    return net.history
 
 
 def _epochs(run: _Run) -> None:
@@ -214,10 +249,18 @@ def _epochs(run: _Run) -> None:
         last = net.stop_training or run.epoch == run.epochs
         if run.checkpoint_dir is not None and (last or run.epoch % run.checkpoint_every == 0) and run.is_main:
             _save(run, "epoch")
-        if run.interrupted:
-            raise KeyboardInterrupt
+        if _stop_requested(run):
+            raise TrainingInterrupted
         if net.stop_training:
             break
+
+
+def _stop_requested(run: _Run) -> bool:
+    """Whether Ctrl-C asked to stop; distributed, whether it did on any rank (so that every
+    rank stops after the same step)."""
+    if run.parallel is not None:
+        run.interrupted = run.parallel.any_rank(run.interrupted)
+    return run.interrupted
 
 
 def _start(
@@ -244,7 +287,7 @@ def _start(
         targets,
         validation,
         min(bs, n),
-        math.ceil(n / bs),
+        0,  # set by _plan_steps
         int(epochs),
         run_seed,
         random_mode(net.backend, random),
@@ -271,29 +314,93 @@ def _configure(run: _Run, class_weight, checkpoint_dir, checkpoint_every, checkp
     run.checkpoint_steps = None if checkpoint_steps is None else int(checkpoint_steps)
 
 
-def _distribute(run: _Run, distributed) -> None:
-    """Set up data parallelism: a communicator, and rank 0 alone printing and writing files."""
-    from ..distributed import DataParallel, get_communicator
-
-    comm = get_communicator(distributed)
+def _distribute(run: _Run, comm) -> None:
+    """Set up data parallelism: rank 0 alone prints and writes files."""
     if comm is None:
         return
     run.parallel = DataParallel(comm)
-    run.parallel.check_batch(run.batch_size)
     if not comm.is_main:
         quiet = (ProgressBar, EpochLogger, ModelCheckpoint, CSVLogger)
         run.callbacks = [c for c in run.callbacks if not isinstance(c, quiet)]
 
 
-@contextmanager
-def _fail_fast(run: _Run):
-    """Distributed: an error on one rank stops them all (a divergence, seen alike by every
-    rank, propagates as it is)."""
-    if run.parallel is None:
-        yield
-        return
-    with run.parallel.fail_fast(passthrough=(TrainingDivergedError,)):
-        yield
+def _plan_steps(run: _Run) -> None:
+    """Steps per epoch. Layers that need batch statistics (BatchNorm on one value per channel)
+    need two samples per batch (per rank's shard): a last batch with fewer is dropped."""
+    n, bs = int(run.x.shape[0]), run.batch_size
+    need = max(layer.min_batch for layer in run.net.layers)
+    ranks = 1 if run.parallel is None else run.parallel.comm.size
+    if run.parallel is not None:
+        run.parallel.check_batch(bs, need)
+    elif bs < need:
+        raise ValueError(
+            f"this network has BatchNorm, which needs batches of at least {need} samples to train; "
+            f"got {bs} ({n} training samples)"
+        )
+    run.steps = math.ceil(n / bs)
+    if need > 1 and (n - (run.steps - 1) * bs) // ranks < need:
+        run.steps -= 1
+
+
+def _plan_and_agree(run: _Run, comm) -> None:
+    """Plan the steps; distributed, the ranks compare their plans and settings first (a plan
+    refused alike on every rank is raised on every rank as it is)."""
+    try:
+        _plan_steps(run)
+        problem = None
+    except ValueError as exc:
+        problem = exc
+    if comm is not None:
+        check_ranks_agree(comm, {**_fingerprint(run), "problem": None if problem is None else str(problem)})
+    if problem is not None:
+        raise raised_by_every_rank(problem)
+
+
+def _fingerprint(run: _Run) -> dict:
+    """What every rank must agree on before the first collective of training."""
+    return {
+        **_settings(run),
+        "steps_per_epoch": run.steps,
+        "epochs": run.epochs,
+        "initial_epoch": run.epoch,
+        "parameters": [[i, name, list(p.shape)] for i, name, p in run.net.parameters()],
+        "dtype": run.net.dtype_name,
+        "random": run.random,
+        "checkpointing": run.checkpoint_dir is not None,
+        "checkpoint_steps": run.checkpoint_steps,
+    }
+
+
+def _settings(run: _Run) -> dict:
+    """The settings a checkpoint pins (see :mod:`.settings`), computed once per run."""
+    if run.settings is None:
+        net = run.net
+        run.settings = {
+            "samples": int(run.x.shape[0]),
+            "batch_size": run.batch_size,
+            "seed": run.seed,
+            "shuffle": run.shuffle,
+            "data": data_digest(run.x, run.targets),
+            "validation_samples": 0 if run.validation is None else int(run.validation[0].shape[0]),
+            "optimizer": {"type": type(net.optimizer).__name__, **net.optimizer.get_config()},
+            "loss": {"name": net.loss.name, **net.loss.get_config()},
+            "class_weight": None if run.loss is None else to_numpy(run.loss.weights).reshape(-1).tolist(),
+            "augment": _describe(run.augment),
+            **run.extra_settings,
+        }
+    return run.settings
+
+
+def _describe(augment) -> str | None:
+    """A name for the augmentation that is the same in every process (no memory addresses)."""
+    if augment is None:
+        return None
+    if (
+        isinstance(augment, (types.FunctionType, types.MethodType))
+        or type(augment).__repr__ is object.__repr__
+    ):
+        return getattr(augment, "__qualname__", type(augment).__qualname__)
+    return repr(augment)
 
 
 def _callbacks(callbacks, verbose) -> list[Callback]:
@@ -412,8 +519,8 @@ def _steps(run: _Run) -> tuple[Array, Array]:
             c.on_batch_end(
                 net, step, lambda s=hi, total=loss_sum, h=correct: (float(total) / s, float(h) / s)
             )
-        if run.interrupted:
-            raise KeyboardInterrupt
+        if _stop_requested(run):
+            raise TrainingInterrupted
         if net.stop_training:
             break
         if (
@@ -452,6 +559,7 @@ def _state(run: _Run, reason: str, ranks: list | None = None) -> dict:
         "seed": run.seed,
         "shuffle": run.shuffle,
         "random": run.random,
+        "settings": _settings(run),
         "history": {k: [float(v) for v in vs] for k, vs in net.history.items()},
         "info": net.info.to_metadata(),
         "guard": run.guard.get_state(),
@@ -490,71 +598,120 @@ def _save(run: _Run, reason: str, directory: Path | None = None, gather: bool = 
     return write_checkpoint(directory or run.checkpoint_dir, _state(run, reason, ranks))
 
 
-def _should_resume(run: _Run, resume) -> bool:
-    if not resume:
-        return False
-    if run.checkpoint_dir is None:
+def _checked_checkpoint(run: _Run, resume) -> dict | None:
+    """Rank 0's part of starting: the checkpoint folder probed, and the checkpoint to resume
+    from (``None``: start afresh), read and checked against this run."""
+    if resume and run.checkpoint_dir is None:
         raise ValueError("resume needs checkpoint_dir: the directory the interrupted run wrote to")
-    if resume == "auto":
-        return checkpoint_exists(run.checkpoint_dir)
+    if run.checkpoint_dir is None:
+        return None
+    check_checkpoint_dir(run.checkpoint_dir)
+    if not resume or (resume == "auto" and not checkpoint_exists(run.checkpoint_dir)):
+        return None
     if not checkpoint_exists(run.checkpoint_dir):
         raise CheckpointError(
             f"no checkpoint to resume from in {run.checkpoint_dir} "
             "(resume='auto' starts afresh when there is none)"
         )
-    return True
+    state = read_checkpoint(run.checkpoint_dir)
+    _check_same_run(run, state)
+    return state
 
 
-def _resume(run: _Run) -> list:
+def _check_same_run(run: _Run, state: dict) -> None:
+    """The checkpoint was made by this run: the same architecture and pinned settings."""
+    where, net = run.checkpoint_dir, run.net
+    if state["config"].get("layers") != net.get_config()["layers"]:
+        raise CheckpointError(f"{where}: the checkpoint holds another architecture")
+    saved = state.get("settings")
+    if saved is None:  # written before settings were pinned: the checks of that time
+        saved = {k: state[k] for k in ("samples", "batch_size")}
+        now = {k: _settings(run)[k] for k in saved}
+    else:
+        now = _settings(run)
+    if diffs := differences(saved, now):
+        raise CheckpointError(
+            f"{where}: cannot resume: this run differs from the checkpointed one in "
+            f"{', '.join(flag(k) for k, _, _ in diffs)}. A resumed run keeps every setting but "
+            f"{', '.join(MAY_CHANGE)}; start afresh with another checkpoint folder to change them\n"
+            + describe_differences(diffs)
+        )
+    if int(state["steps_per_epoch"]) != run.steps or int(state["step"]) > run.steps:
+        raise CheckpointError(f"{where}: the checkpoint's steps per epoch do not match this run")
+    try:
+        _check_shapes(net, state)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"{where}: the checkpoint's weights do not fit this network ({exc})") from None
+
+
+def _check_shapes(net: Network, state: dict) -> None:
+    """Weights and optimizer moments of the network's shapes (checked before any is loaded)."""
+    layers = [layer.state for layer in net.layers]
+    if len(state["weights"]) != len(layers):
+        raise ValueError(f"weights for {len(state['weights'])} layers, the network has {len(layers)}")
+    params = {f"{i}.{name}": tuple(p.shape) for i, name, p in net.parameters()}
+    for i, (given, have) in enumerate(zip(state["weights"], layers)):
+        if sorted(given) != sorted(have) or any(np.shape(given[k]) != tuple(have[k].shape) for k in have):
+            raise ValueError(f"layer {i} holds {sorted(given)} of other shapes or names")
+    for name, slots in state["optimizer"]["slots"].items():
+        if name not in params or any(np.shape(v) != params[name] for v in slots.values()):
+            raise ValueError(f"optimizer moments {name!r} do not fit the parameters")
+
+
+def _resume(run: _Run, state: dict) -> list:
     """Load the checkpoint into the network and the run; returns the callbacks' states."""
     from ..record import ModelInfo
 
-    net, state = run.net, read_checkpoint(run.checkpoint_dir)
-    if state["config"]["layers"] != net.get_config()["layers"]:
-        raise CheckpointError(f"{run.checkpoint_dir}: the checkpoint holds another architecture")
-    for key, have in (("samples", int(run.x.shape[0])), ("batch_size", run.batch_size)):
-        if int(state[key]) != have:
-            raise CheckpointError(
-                f"{run.checkpoint_dir}: the checkpoint was made with {key} "
-                f"{state[key]}, this run has {have}; resume with the same data and batch size"
-            )
-    net.set_weights(state["weights"])
-    net.optimizer.load_state_dict(state["optimizer"])
-    run.seed, run.shuffle, run.random = int(state["seed"]), bool(state["shuffle"]), state["random"]
-    run.epoch, run.step = int(state["epoch"]), int(state["step"])
-    if run.step:
-        b = net.backend
-        run.sums = tuple(b.asarray(np.asarray(v), dtype=net.dtype) for v in state["sums"])
-        run.pending_random = state.get("random_state")
-    run.guard.set_state(state["guard"])
-    net.history = {k: list(vs) for k, vs in state["history"].items()}
-    net.info = ModelInfo.from_metadata(state["info"])
+    net = run.net
+    try:
+        net.set_weights(state["weights"])
+        net.optimizer.load_state_dict(state["optimizer"])
+        run.seed, run.shuffle, run.random = int(state["seed"]), bool(state["shuffle"]), state["random"]
+        run.epoch, run.step = int(state["epoch"]), int(state["step"])
+        if run.step:
+            b = net.backend
+            run.sums = tuple(b.asarray(np.asarray(v), dtype=net.dtype) for v in state["sums"])
+            run.pending_random = state.get("random_state")
+        run.guard.set_state(state["guard"])
+        net.history = {k: list(vs) for k, vs in state["history"].items()}
+        net.info = ModelInfo.from_metadata(state["info"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"{run.checkpoint_dir}: the checkpoint is damaged ({exc})") from None
     return state["callbacks"]
 
 
-def _restore_callbacks(callbacks: list[Callback], saved: list) -> None:
+def _restore_callbacks(run: _Run, saved: list) -> None:
     """Give each callback the state of the first unused saved callback of its type."""
     unused = list(saved)
-    for c in callbacks:
-        match = next((s for s in unused if s["type"] == type(c).__name__), None)
+    for c in run.callbacks:
+        match = next((s for s in unused if s.get("type") == type(c).__name__), None)
         if match is not None:
             unused.remove(match)
-            c.set_state(match["state"])
+            try:
+                c.set_state(match["state"])
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise CheckpointError(
+                    f"{run.checkpoint_dir}: the checkpoint's state of {type(c).__name__} is damaged ({exc})"
+                ) from None
 
 
-def _save_on_interrupt(run: _Run) -> None:
-    """Ctrl-C: save where the run stands and say how to continue it."""
-    if not run.is_main:
+def _save_on_interrupt(run: _Run, agreed: bool) -> None:
+    """Ctrl-C: save where the run stands and say how to continue it. ``agreed``: every rank
+    stopped after the same step, so every rank's generator positions are gathered."""
+    if run.parallel is not None and not (agreed or run.is_main):
         return
     directory = run.checkpoint_dir or _interrupt_dir()
     try:
-        _save(run, "interrupt", directory, gather=False)  # the other ranks may be elsewhere
+        _save(run, "interrupt", directory, gather=agreed)
     except Exception as exc:
-        print(
-            f"\nanynet: training interrupted; saving a checkpoint to {directory} failed: {exc}",
-            file=sys.stderr,
-            flush=True,
-        )
+        if run.is_main:
+            print(
+                f"\nanynet: training interrupted; saving a checkpoint to {directory} failed: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return
+    if not run.is_main:
         return
     where = f"epoch {run.epoch + 1}/{run.epochs}, step {run.step}/{run.steps}"
     print(

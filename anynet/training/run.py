@@ -15,6 +15,7 @@ self-describing.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,14 +26,16 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_backend, to_numpy
+from ..distributed.comm import fail_fast, get_communicator, rank_backend, rank_zero_first
 from ..losses import SoftmaxCrossEntropy
 from ..models import MODEL_PRESETS, from_preset
 from ..network import Network
 from ..optimizers import Optimizer, get_optimizer
 from ..record import ModelInfo, Preprocessing, TrainingSummary
 from ..schedules import get_schedule
+from .loop import TrainingDivergedError, TrainingInterrupted
 
-__all__ = ["STANDARD_AUGMENT", "TrainResult", "train"]
+__all__ = ["STANDARD_AUGMENT", "ModelNotSavedError", "TrainResult", "train"]
 
 #: ``augment="standard"``: mild distortions that keep characters readable (MNIST with the
 #: ``"mlp"`` preset, 15 epochs: 98.5 % -> 99.0 % test).
@@ -410,64 +413,78 @@ def train(
     Returns:
         A :class:`TrainResult`; ``model, history = train(...)`` unpacks it.
     """
-    from ..distributed.comm import get_communicator, rank_backend, rank_zero_first
-
     comm = get_communicator(distributed)
-    if comm is not None and not comm.is_main:
-        verbose, save = 0, None  # rank 0 alone prints and writes files
-    if not isinstance(model, Network):
-        backend = get_backend(rank_backend(backend, comm))  # fails before any loading
-    lr, epochs = _preset_defaults(model, optimizer, lr, epochs)
-    loss = SoftmaxCrossEntropy(label_smoothing)  # a bad value fails before any loading
-    with rank_zero_first(comm):  # one download, not one per rank
-        data = _resolve_data(dataset, data_dir, progress=bool(verbose))
-    _limit_and_split(data, limit, validation, seed)
-    settings = dict(
-        optimizer=optimizer,
-        lr=lr,
-        schedule=schedule,
-        weight_decay=weight_decay,
-        hidden=hidden,
-        dropout=dropout,
-        activation=activation,
-        backend=backend,
-        dtype=dtype,
-        seed=seed,
-        clip_norm=clip_norm,
-        loss=loss,
-    )
-    net, model_name = _build_model(model, data, settings)
-    aug, aug_name = _make_augment(augment)
-    n_val = 0 if data.y_val is None else len(data.y_val)
-    # the record so far, so that checkpoints and ModelCheckpoint files describe themselves
-    _record(
-        net,
-        data,
-        _summary(net, model_name, batch_size, aug_name, seed, data, n_val, 0.0, None),
-        net.history,
-        None,
-    )
-    if verbose:
-        _announce(model_name, data, net, epochs, n_val, comm)
-    start = time.perf_counter()
-    history = net.fit(
-        data.x_train,
-        data.y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=None if data.y_val is None else (data.x_val, data.y_val),
-        augment=aug,
-        verbose=verbose,
-        callbacks=list(callbacks),
-        seed=seed + 1,
-        checkpoint_dir=checkpoint_dir,
-        resume=resume,
-        class_weight=class_weight,
-        distributed=comm,
-    )
+    with fail_fast(comm, passthrough=(TrainingDivergedError, TrainingInterrupted)):
+        if comm is not None and not comm.is_main:
+            verbose, save = 0, None  # rank 0 alone prints and writes files
+        if not isinstance(model, Network):
+            backend = get_backend(rank_backend(backend, comm))  # fails before any loading
+        lr, epochs = _preset_defaults(model, optimizer, lr, epochs)
+        loss = SoftmaxCrossEntropy(label_smoothing)  # a bad value fails before any loading
+        with rank_zero_first(comm):  # one download, not one per rank
+            data = _resolve_data(dataset, data_dir, progress=bool(verbose))
+        _limit_and_split(data, limit, validation, seed)
+        settings = dict(
+            optimizer=optimizer,
+            lr=lr,
+            schedule=schedule,
+            weight_decay=weight_decay,
+            hidden=hidden,
+            dropout=dropout,
+            activation=activation,
+            backend=backend,
+            dtype=dtype,
+            seed=seed,
+            clip_norm=clip_norm,
+            loss=loss,
+        )
+        net, model_name = _build_model(model, data, settings)
+        aug, aug_name = _make_augment(augment)
+        n_val = 0 if data.y_val is None else len(data.y_val)
+        # the record so far, so that checkpoints and ModelCheckpoint files describe themselves
+        _record(
+            net,
+            data,
+            _summary(net, model_name, batch_size, aug_name, seed, data, n_val, 0.0, None),
+            net.history,
+            None,
+        )
+        if verbose:
+            _announce(model_name, data, net, epochs, n_val, comm)
+        start = time.perf_counter()
+        history = net.fit(
+            data.x_train,
+            data.y_train,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=None if data.y_val is None else (data.x_val, data.y_val),
+            augment=aug,
+            verbose=verbose,
+            callbacks=list(callbacks),
+            seed=seed + 1,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            class_weight=class_weight,
+            distributed=comm,
+            settings=_pinned(data, model_name, aug_name, limit, validation, seed),
+        )
     seconds = time.perf_counter() - start
     report = (model_name, batch_size, aug_name, seed, n_val, seconds)
-    return _finish(net, data, history, report, save, verbose, comm)
+    return _finish(net, data, history, report, save, verbose, comm, checkpoint_dir)
+
+
+def _pinned(data: _Data, model_name: str, aug_name, limit, validation, seed: int) -> dict:
+    """What ``train`` adds to the settings a checkpoint pins: what decided the data split."""
+    if isinstance(validation, (tuple, list)):
+        validation = f"{len(validation[1])} given samples"
+    return {
+        "dataset": data.name,
+        "limit": limit,
+        "validation": validation,
+        "seed": seed,
+        "model": model_name,
+        "augment": aug_name,
+    }
 
 
 def _preset_defaults(model, optimizer, lr, epochs) -> tuple[float | None, int]:
@@ -490,22 +507,62 @@ def _announce(model_name: str, data: _Data, net: Network, epochs: int, n_val: in
     )
 
 
-def _finish(net: Network, data: _Data, history: dict, report: tuple, save, verbose, comm) -> TrainResult:
+def _finish(
+    net: Network, data: _Data, history: dict, report: tuple, save, verbose, comm, checkpoint_dir
+) -> TrainResult:
     """Score the test split, fill the model record, save, and say how it went."""
     model_name, batch_size, aug_name, seed, n_val, seconds = report
     test, y_true, y_pred = _test_scores(net, data)
     summary = _summary(net, model_name, batch_size, aug_name, seed, data, n_val, seconds, y_true)
     _record(net, data, summary, history, test)
-    path = None
+    ranks = (0, 1) if comm is None else (comm.rank, comm.size)
+    result = TrainResult(net, history, test, data.name, data.classes, seconds, None, y_true, y_pred, *ranks)
     if save is not None:
-        from ..io import save_model
-
-        path = save_model(net, save)
+        result.path = _save_final(result, Path(save), checkpoint_dir)
     if verbose and test is not None:
         print(
             f"test accuracy {test['accuracy']:.2%} (balanced {test['balanced_accuracy']:.2%}) "
             f"after {seconds:.1f} s",
             flush=True,
         )
-    ranks = (0, 1) if comm is None else (comm.rank, comm.size)
-    return TrainResult(net, history, test, data.name, data.classes, seconds, path, y_true, y_pred, *ranks)
+    return result
+
+
+class ModelNotSavedError(OSError):
+    """The trained model could not be written where asked. ``result`` is the
+    :class:`TrainResult`; ``saved_to`` where the model was kept instead (``None``: nowhere)."""
+
+    def __init__(self, message: str, result: TrainResult, saved_to: Path | None):
+        super().__init__(message)
+        self.result, self.saved_to = result, saved_to
+
+
+def _save_final(result: TrainResult, path: Path, checkpoint_dir) -> Path:
+    """Save the trained model to ``path``; when that fails (a full disk), keep it in the
+    checkpoint folder, the model home or the temporary folder, and say where."""
+    from ..app.paths import anynet_home
+    from ..io import save_model
+
+    try:
+        return save_model(result.model, path)
+    except OSError as exc:
+        failure = exc
+    spares = [Path(checkpoint_dir)] if checkpoint_dir is not None else []
+    spares += [anynet_home() / "models", Path(tempfile.gettempdir())]
+    for folder in spares:
+        spare = folder / f"unsaved-{path.name}"
+        if spare.resolve() == path.resolve():
+            continue
+        try:
+            save_model(result.model, spare)
+        except OSError:
+            continue
+        raise ModelNotSavedError(
+            f"could not save the trained model: {failure}; it was saved to {spare} instead", result, spare
+        ) from failure
+    raise ModelNotSavedError(
+        f"could not save the trained model: {failure}; nor in {', '.join(map(str, spares))}: "
+        "free some space and train again",
+        result,
+        None,
+    ) from failure
