@@ -82,8 +82,14 @@ class Augmenter:
     With every strength at zero the call returns its input unchanged (the same array).
     """
 
-    def __init__(self, rotation=0.0, scale=(1.0, 1.0), translation=0.0,
-                 elastic_alpha: float = 0.0, elastic_sigma: float = 4.0):
+    def __init__(
+        self,
+        rotation=0.0,
+        scale=(1.0, 1.0),
+        translation=0.0,
+        elastic_alpha: float = 0.0,
+        elastic_sigma: float = 4.0,
+    ):
         self.rotation = _range(rotation, "rotation")
         self.scale = _range(scale, "scale", centre=1.0)
         if self.scale[0] <= 0:
@@ -96,9 +102,11 @@ class Augmenter:
         self._cache: dict = {}
 
     def __repr__(self) -> str:
-        return (f"Augmenter(rotation={self.rotation}, scale={self.scale}, "
-                f"translation={self.translation}, elastic_alpha={self.elastic_alpha}, "
-                f"elastic_sigma={self.elastic_sigma})")
+        return (
+            f"Augmenter(rotation={self.rotation}, scale={self.scale}, "
+            f"translation={self.translation}, elastic_alpha={self.elastic_alpha}, "
+            f"elastic_sigma={self.elastic_sigma})"
+        )
 
     @property
     def is_identity(self) -> bool:
@@ -107,8 +115,7 @@ class Augmenter:
 
     @property
     def _affine(self) -> bool:
-        return (self.rotation != (0.0, 0.0) or self.scale != (1.0, 1.0)
-                or self.translation != (0.0, 0.0))
+        return self.rotation != (0.0, 0.0) or self.scale != (1.0, 1.0) or self.translation != (0.0, 0.0)
 
     # ------------------------------------------------------------------ constants per device
     def _constants(self, xp, dev, dtype, h: int, w: int):
@@ -123,8 +130,7 @@ class Augmenter:
             }
             if self.elastic_alpha:
                 c["gh"] = xp.asarray(gaussian_matrix(h, self.elastic_sigma), dtype=dtype, device=dev)
-                c["gwt"] = xp.asarray(gaussian_matrix(w, self.elastic_sigma).T, dtype=dtype,
-                                      device=dev)
+                c["gwt"] = xp.asarray(gaussian_matrix(w, self.elastic_sigma).T, dtype=dtype, device=dev)
             self._cache[key] = c
         return c
 
@@ -213,11 +219,19 @@ def _bilinear(xp, flat, src_r, src_c, b: int, h: int, w: int, dev):
     """
     dtype = flat.dtype
     img = xp.reshape(flat, (b, h, w))
-    img = xp.concat([xp.zeros((b, h, 1), dtype=dtype, device=dev), img,
-                     xp.zeros((b, h, 2), dtype=dtype, device=dev)], axis=2)
+    img = xp.concat(
+        [xp.zeros((b, h, 1), dtype=dtype, device=dev), img, xp.zeros((b, h, 2), dtype=dtype, device=dev)],
+        axis=2,
+    )
     stride = w + 3
-    img = xp.concat([xp.zeros((b, 1, stride), dtype=dtype, device=dev), img,
-                     xp.zeros((b, 2, stride), dtype=dtype, device=dev)], axis=1)
+    img = xp.concat(
+        [
+            xp.zeros((b, 1, stride), dtype=dtype, device=dev),
+            img,
+            xp.zeros((b, 2, stride), dtype=dtype, device=dev),
+        ],
+        axis=1,
+    )
     img = xp.reshape(img, (-1,))
     src_r = xp.clip(src_r, -1.0, float(h))
     src_c = xp.clip(src_c, -1.0, float(w))

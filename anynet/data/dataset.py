@@ -27,7 +27,7 @@ from .readers import DataError, read_idx_pair, read_mapping
 from .registry import dataset_info
 from .splits import STANDIN_SEED, STANDIN_TEST_FRACTION, stratified_split
 
-__all__ = ["Split", "Dataset", "load"]
+__all__ = ["Dataset", "Split", "load"]
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Split:
         """Number of samples of each class, int64 ``(num_classes,)``."""
         return np.bincount(self.labels, minlength=num_classes or 0)
 
-    def subset(self, index) -> "Split":
+    def subset(self, index) -> Split:
         """The samples at ``index`` (host integer array or slice), as a new Split."""
         return Split(self.images[index], self.labels[index])
 
@@ -79,8 +79,10 @@ class Dataset:
         return len(self.classes)
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={len(self.train)}, test={len(self.test)}, "
-                f"num_classes={self.num_classes})")
+        return (
+            f"Dataset({self.name!r}, train={len(self.train)}, test={len(self.test)}, "
+            f"num_classes={self.num_classes})"
+        )
 
 
 def _upright(images: np.ndarray, transposed: bool) -> np.ndarray:
@@ -88,8 +90,9 @@ def _upright(images: np.ndarray, transposed: bool) -> np.ndarray:
 
 
 def _read_pair(paths, images_role, labels_role, info):
-    images, labels = read_idx_pair(paths[images_role], paths[labels_role], info.num_classes,
-                                   info.label_offset)
+    images, labels = read_idx_pair(
+        paths[images_role], paths[labels_role], info.num_classes, info.label_offset
+    )
     return Split(_upright(images, info.transposed), labels)
 
 
@@ -103,12 +106,19 @@ def _check_mapping(info, paths) -> None:
         return
     found = read_mapping(mapping)
     if found != tuple(info.classes):
-        raise DataError(f"{mapping} maps labels to {''.join(found)!r}, but dataset {info.name!r} has "
-                        f"classes {''.join(info.classes)!r}; the files in {folder} belong to another split")
+        raise DataError(
+            f"{mapping} maps labels to {''.join(found)!r}, but dataset {info.name!r} has "
+            f"classes {''.join(info.classes)!r}; the files in {folder} belong to another split"
+        )
 
 
-def load(name: str = "mnist", data_dir=None, download: bool = True, progress: bool = True,
-         base_url: str | None = None) -> Dataset:
+def load(
+    name: str = "mnist",
+    data_dir=None,
+    download: bool = True,
+    progress: bool = True,
+    base_url: str | None = None,
+) -> Dataset:
     """Load dataset ``name`` as a :class:`Dataset` of upright host uint8 images.
 
     Args:
@@ -122,8 +132,7 @@ def load(name: str = "mnist", data_dir=None, download: bool = True, progress: bo
         base_url: download from ``<base_url>/<folder>/<file>`` instead of the registry URLs.
     """
     info = dataset_info(name)
-    paths = fetch(info.name, data_dir=data_dir, download=download, progress=progress,
-                  base_url=base_url)
+    paths = fetch(info.name, data_dir=data_dir, download=download, progress=progress, base_url=base_url)
     source: dict[str, Any] = {
         "files": {role: str(p) for role, p in paths.items()},
         "urls": {role: f.url for role, f in info.files.items()},

@@ -10,8 +10,7 @@ import numpy as np
 __all__ = ["save_grid"]
 
 
-def save_grid(images, path, labels=None, classes=None, ncols: int = 10, zoom: int = 2,
-              pad: int = 2):
+def save_grid(images, path, labels=None, classes=None, ncols: int = 10, zoom: int = 2, pad: int = 2):
     """Write ``images`` as a grid PNG at ``path`` and return the path.
 
     Args:
@@ -50,8 +49,11 @@ def save_grid(images, path, labels=None, classes=None, ncols: int = 10, zoom: in
         sheet.paste(tile, (x0, y0))
         if labels is not None:
             lab = labels[k]
-            text = lab if isinstance(lab, str) else (
-                str(classes[int(lab)]) if classes is not None else str(int(lab)))
+            text = (
+                lab
+                if isinstance(lab, str)
+                else (str(classes[int(lab)]) if classes is not None else str(int(lab)))
+            )
             draw.text((x0 + 1, y0 + h), text, fill=255)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,16 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
-    "FileInfo",
-    "DatasetInfo",
     "DATASETS",
+    "EMNIST_ARCHIVE_URL",
+    "EMNIST_URL",
+    "FRAMING",
+    "MNIST_URL",
+    "DatasetInfo",
+    "FileInfo",
+    "class_names",
     "dataset_info",
     "dataset_names",
-    "class_names",
-    "MNIST_URL",
-    "EMNIST_URL",
-    "EMNIST_ARCHIVE_URL",
-    "FRAMING",
     "framing_style",
 ]
 
@@ -107,18 +107,37 @@ class DatasetInfo:
 
 def _mnist() -> DatasetInfo:
     spec = {
-        "train_images": ("train-images-idx3-ubyte.gz", 9912422,
-                         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-        "train_labels": ("train-labels-idx1-ubyte.gz", 28881,
-                         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-        "test_images": ("t10k-images-idx3-ubyte.gz", 1648877,
-                        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-        "test_labels": ("t10k-labels-idx1-ubyte.gz", 4542,
-                        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+        "train_images": (
+            "train-images-idx3-ubyte.gz",
+            9912422,
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        ),
+        "train_labels": (
+            "train-labels-idx1-ubyte.gz",
+            28881,
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        ),
+        "test_images": (
+            "t10k-images-idx3-ubyte.gz",
+            1648877,
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        ),
+        "test_labels": (
+            "t10k-labels-idx1-ubyte.gz",
+            4542,
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        ),
     }
     files = {role: FileInfo(fn, MNIST_URL + fn, sha, size) for role, (fn, size, sha) in spec.items()}
-    return DatasetInfo("mnist", "mnist", files, DIGITS, n_train=60000, n_test=10000,
-                       description="MNIST handwritten digits (LeCun et al. 1998), 10 classes")
+    return DatasetInfo(
+        "mnist",
+        "mnist",
+        files,
+        DIGITS,
+        n_train=60000,
+        n_test=10000,
+        description="MNIST handwritten digits (LeCun et al. 1998), 10 classes",
+    )
 
 
 # split -> {role: (size or None, sha256)}; roles in the order train/test images/labels
@@ -180,17 +199,31 @@ def _emnist(split: str) -> DatasetInfo:
         part, kind = role.split("_")
         fn = f"emnist-{split}-{part}-{'images-idx3' if kind == 'images' else 'labels-idx1'}-ubyte.gz"
         files[role] = FileInfo(fn, EMNIST_URL + fn, sha, size)
-    return DatasetInfo(f"emnist-{split}", f"emnist-{split}", files, classes, label_offset=offset,
-                       transposed=True, n_train=n_train, n_test=n_test,
-                       description=f"EMNIST {split} (Cohen et al. 2017): {desc}", style="emnist")
+    return DatasetInfo(
+        f"emnist-{split}",
+        f"emnist-{split}",
+        files,
+        classes,
+        label_offset=offset,
+        transposed=True,
+        n_train=n_train,
+        n_test=n_test,
+        description=f"EMNIST {split} (Cohen et al. 2017): {desc}",
+        style="emnist",
+    )
 
 
 def _standin() -> DatasetInfo:
     bymerge = _emnist("bymerge")
     files = {"images": bymerge.files["test_images"], "labels": bymerge.files["test_labels"]}
     return DatasetInfo(
-        "emnist-standin", "emnist-bymerge", files, EMNIST47, transposed=True,
-        n_train=98875, n_test=17448,
+        "emnist-standin",
+        "emnist-bymerge",
+        files,
+        EMNIST47,
+        transposed=True,
+        n_train=98875,
+        n_test=17448,
         description="offline stand-in for EMNIST balanced: the canonical bymerge TEST split "
         "(116,323 images, same 47 classes), split stratified 85/15 with a fixed seed; "
         "class counts are unbalanced",
@@ -199,8 +232,7 @@ def _standin() -> DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in [_mnist(), *(_emnist(s) for s in _EMNIST_META), _standin()]
+    info.name: info for info in [_mnist(), *(_emnist(s) for s in _EMNIST_META), _standin()]
 }
 
 

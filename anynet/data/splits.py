@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stratified_split", "STANDIN_SEED", "STANDIN_TEST_FRACTION"]
+__all__ = ["STANDIN_SEED", "STANDIN_TEST_FRACTION", "stratified_split"]
 
 STANDIN_SEED = 47
 STANDIN_TEST_FRACTION = 0.15
@@ -63,7 +63,7 @@ def stratified_split(labels, fraction: float, seed: int | None = 0):
     take = np.floor(exact).astype(np.int64)
     big = counts >= 2
     take[big] = np.clip(take[big], 1, counts[big] - 1)
-    short = int(round(fraction * n)) - int(take.sum())
+    short = round(fraction * n) - int(take.sum())
     if short > 0:
         room = take < np.where(big, counts - 1, counts)
         order = np.argsort(-(exact - take), kind="stable")
