@@ -380,7 +380,7 @@ def _thread_lines() -> list[str]:
 def cmd_train(args) -> int:
     from .app.paths import record_last_model
     from .backend import get_backend
-    from .training import MODEL_PRESETS, train
+    from .training import MODEL_PRESETS, ModelNotSavedError, train
 
     if args.model not in MODEL_PRESETS:
         raise ValueError(f"unknown model {args.model!r}; choose one of {', '.join(MODEL_PRESETS)}")
@@ -391,7 +391,12 @@ def cmd_train(args) -> int:
     _check_out(args)
     dataset = _load_dataset(args.dataset, args.data_dir, args.quiet)
     out = None if args.no_save else _out_path(args, dataset.name)
-    result = train(**_train_options(args, backend, dataset, out))
+    try:
+        result = train(**_train_options(args, backend, dataset, out))
+    except ModelNotSavedError as exc:  # a full disk at the end: the model kept elsewhere is the last
+        if exc.saved_to is not None:
+            record_last_model(exc.saved_to)
+        raise
     if result.rank != 0:  # data-parallel: rank 0 alone reports and writes files
         return 0
     if result.path is not None:  # recorded first: a failure below must not lose the model

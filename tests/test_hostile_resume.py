@@ -278,3 +278,24 @@ def test_fit_drops_a_last_batch_of_one_with_batchnorm():
     assert plain.steps_per_epoch == 3  # without BatchNorm every sample is used
     with pytest.raises(ValueError, match="at least 2 samples"):
         make_net(extra=(anynet.BatchNorm(),)).fit(x[:1], y[:1], epochs=1)
+
+
+# ---------------------------------------------------------------------- odds and ends
+
+
+def test_train_refuses_a_bad_learning_rate_before_loading_any_data():
+    with pytest.raises(ValueError, match="lr") as info:
+        train(dataset="no-such-dataset", lr=float("inf"), verbose=0)
+    assert "no-such-dataset" not in str(info.value)
+
+
+def test_the_last_model_record_replaces_only_a_regular_file(tmp_path, monkeypatch):
+    import os
+
+    from anynet.app.paths import record_last_model
+
+    monkeypatch.setenv("ANYNET_HOME", str(tmp_path))
+    os.mkfifo(tmp_path / "last_model")
+    with pytest.raises(OSError, match="FIFO"):
+        record_last_model(tmp_path / "m.safetensors")
+    assert (tmp_path / "last_model").is_fifo()

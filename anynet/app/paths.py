@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..io import write_atomically
+
 __all__ = ["NoModelError", "anynet_home", "default_model_path", "record_last_model"]
 
 
@@ -25,10 +27,7 @@ def anynet_home() -> Path:
 def record_last_model(path: str | os.PathLike) -> Path:
     """Remember ``path`` as the model to serve by default; returns the record file."""
     record = anynet_home() / "last_model"
-    record.parent.mkdir(parents=True, exist_ok=True)
-    tmp = record.with_name(".last_model.tmp")
-    tmp.write_text(str(Path(path).expanduser().resolve()) + "\n", encoding="utf-8")
-    os.replace(tmp, record)
+    write_atomically(record, (str(Path(path).expanduser().resolve()) + "\n").encode("utf-8"))
     return record
 
 

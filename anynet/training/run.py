@@ -226,13 +226,7 @@ def _preset(model: str) -> dict[str, Any]:
 
 def _build_model(model, data: _Data, settings: dict[str, Any]) -> tuple[Network, str]:
     """The network to train (a preset built here, or the Network given) and its name."""
-    opt = _make_optimizer(
-        settings["optimizer"],
-        settings["lr"],
-        settings["schedule"],
-        settings["weight_decay"],
-        settings["clip_norm"],
-    )
+    opt = settings["opt"]
     if isinstance(model, Network):
         if (
             settings["hidden"] is not None
@@ -420,14 +414,15 @@ def train(
         if not isinstance(model, Network):
             backend = get_backend(rank_backend(backend, comm))  # fails before any loading
         lr, epochs = _preset_defaults(model, optimizer, lr, epochs)
-        loss = SoftmaxCrossEntropy(label_smoothing)  # a bad value fails before any loading
+        loss = SoftmaxCrossEntropy(label_smoothing)  # bad values fail before any loading
+        opt = _make_optimizer(optimizer, lr, schedule, weight_decay, clip_norm)
         with rank_zero_first(comm):  # one download, not one per rank
             data = _resolve_data(dataset, data_dir, progress=bool(verbose))
         _limit_and_split(data, limit, validation, seed)
         settings = dict(
             optimizer=optimizer,
+            opt=opt,
             lr=lr,
-            schedule=schedule,
             weight_decay=weight_decay,
             hidden=hidden,
             dropout=dropout,
