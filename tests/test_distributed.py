@@ -333,8 +333,39 @@ def test_rank_backend():
     assert rank_backend("numpy", comm) == "numpy"
     assert rank_backend("cpu", None) == "cpu"
     comm.name = "nccl"
-    with pytest.raises(DistributedError, match="trains on GPUs"):
+    with pytest.raises(DistributedError, match="trains on CuPy, one GPU per rank"):
         rank_backend("numpy", comm)
+    try:
+        anynet.get_backend("torch")
+    except anynet.BackendError:
+        return
+    with pytest.raises(DistributedError, match=r"not on torch:cpu; for PyTorch .* use distributed='mpi'"):
+        rank_backend("torch", comm)  # torch:cuda too: NCCL needs CuPy buffers, one GPU per rank
+
+
+def test_real_nccl_on_one_rank():
+    """NCCL itself, one rank, no MPI: the collectives and a short data-parallel fit on the GPU
+    (skipped without CuPy, NCCL and a CUDA GPU)."""
+    from anynet.distributed.nccl import import_nccl
+
+    try:
+        import_nccl()
+    except DistributedError as exc:
+        pytest.skip(f"no usable NCCL here: {str(exc)[-120:]}")
+    comm = NCCLCommunicator.create(LocalCommunicator())
+    gpu = comm.gpu
+    assert gpu is not None and comm.device_index == int(gpu.device_label)
+    values = np.arange(7, dtype=np.float32)
+    np.testing.assert_array_equal(anynet.to_numpy(comm.allreduce(gpu.asarray(values), gpu)), values)
+    np.testing.assert_array_equal(anynet.to_numpy(comm.broadcast(gpu.asarray(values), gpu)), values)
+    x, y = _data()
+    net = _net(backend=gpu.spec)
+    history = net.fit(x, y, epochs=2, batch_size=30, seed=1, distributed=comm)
+    ref = _net(backend=gpu.spec)
+    ref.fit(x, y, epochs=2, batch_size=30, seed=1)
+    assert history["loss"] == pytest.approx(ref.history["loss"], rel=1e-4)
+    with pytest.raises(DistributedError, match="trains on CuPy"):
+        _net().fit(x, y, epochs=1, batch_size=30, distributed=comm)  # a NumPy network
 
 
 # ---------------------------------------------------------------------- MPI on one process

@@ -35,6 +35,8 @@ class TorchBackend(Backend):
                 f"backend 'torch:{device}' needs a CUDA GPU, and PyTorch sees none "
                 "here; use 'torch' (CPU) instead"
             )
+        if dev.type == "cuda":
+            dev = _cuda_device(torch, dev, device)
         from array_api_compat import torch as xp
 
         return cls(xp, dev, torch)
@@ -72,6 +74,16 @@ class TorchBackend(Backend):
 
     def random(self, seed: int | None = None) -> TorchRandom:
         return TorchRandom(self, seed)
+
+
+def _cuda_device(torch: Any, dev: Any, spec: str | None) -> Any:
+    """``cuda`` as ``cuda:<current device>``: every CUDA tensor reports its device with an
+    index, and ``torch.device("cuda")`` compares unequal to ``cuda:0``."""
+    index = torch.cuda.current_device() if dev.index is None else dev.index
+    count = torch.cuda.device_count()
+    if not 0 <= index < count:
+        raise BackendError(f"torch has no device {spec!r}: this machine has {count} CUDA GPU(s)")
+    return torch.device("cuda", index)
 
 
 class TorchRandom:

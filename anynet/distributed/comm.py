@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 import numpy as np
 
 from ..backend import Array, Backend
+from ..backend.cupy import CupyBackend
 
 T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
@@ -34,6 +35,7 @@ __all__ = [
     "LocalCommunicator",
     "RankMismatchError",
     "ThreadCommunicator",
+    "check_nccl_backend",
     "check_ranks_agree",
     "fail_fast",
     "get_communicator",
@@ -83,6 +85,8 @@ class Communicator:
     rank = 0
     size = 1
     local_rank = 0
+    #: collectives return once queued on a device stream, before they are done (NCCL)
+    asynchronous = False
 
     @property
     def is_main(self) -> bool:
@@ -245,9 +249,24 @@ def rank_backend(spec, comm: Communicator | None):
     if comm is None or not isinstance(spec, str):
         return spec
     chosen = gpu_spec_for_rank(spec, comm.local_rank) if comm.size > 1 else spec
-    if comm.name == "nccl" and not get_backend(chosen).accelerator:
-        raise DistributedError(f"distributed='nccl' trains on GPUs (backend 'auto' with a GPU), not {spec!r}")
+    if comm.name == "nccl":
+        check_nccl_backend(get_backend(chosen), comm)
     return chosen
+
+
+def check_nccl_backend(backend: Backend, comm: Communicator) -> None:
+    """NCCL sums CuPy buffers on this rank's GPU: refuse any other backend or device."""
+    if not isinstance(backend, CupyBackend):
+        raise DistributedError(
+            f"distributed='nccl' trains on CuPy, one GPU per rank (backend 'auto' or 'cupy' on a "
+            f"machine with GPUs), not on {backend.spec}; for PyTorch or the CPU use distributed='mpi'"
+        )
+    want = getattr(comm, "device_index", None)
+    if want is not None and backend.device_label != str(want):
+        raise DistributedError(
+            f"rank {comm.rank}'s NCCL communicator uses GPU {want}, but the network is on "
+            f"{backend.spec}: build it with backend='cupy:{want}' (or backend='auto', which picks it)"
+        )
 
 
 @contextmanager

@@ -14,28 +14,32 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ..backend import Array, Backend
+from ..backend import Array, Backend, BackendError
+from ..backend.cupy import CupyBackend
 from .comm import Communicator, DistributedError
 
 __all__ = ["NCCLCommunicator", "import_nccl"]
 
 INSTALL_HINT = (
-    "distributed='nccl' needs CuPy with NCCL on a machine with CUDA GPUs: pip install "
-    "'anynet[gpu,mpi]' (cupy-cuda12x ships NCCL support; check with "
-    "python -c 'from cupy.cuda import nccl; print(nccl.available)'). Without GPUs use "
-    "distributed='mpi'"
+    "distributed='nccl' needs CuPy, the NCCL library and CUDA GPUs: pip install "
+    "'anynet[gpu,nccl,mpi]' (CuPy's wheels do not ship NCCL: the nccl extra installs "
+    "nvidia-nccl-cu12; check with python -c 'from cupy.cuda import nccl; print(nccl.available)'). "
+    "Without GPUs use distributed='mpi'"
 )
 
 
 def import_nccl() -> Any:
     """The GPU library's NCCL module, or a :class:`DistributedError` saying what is missing."""
-    from ..backend import BackendError
-    from ..backend.cupy import CupyBackend
-
     try:
-        return CupyBackend.nccl()
+        nccl = CupyBackend.nccl()
     except BackendError as exc:
         raise DistributedError(f"{INSTALL_HINT} ({exc})") from None
+    if not getattr(nccl, "available", True):
+        raise DistributedError(
+            "CuPy cannot load the NCCL library (libnccl.so): pip install nvidia-nccl-cu12 "
+            "(CUDA 12; nvidia-nccl-cu13 for CUDA 13), or install NCCL from NVIDIA"
+        )
+    return nccl
 
 
 def _gpu(local_rank: int) -> Any:
@@ -46,8 +50,6 @@ def _gpu(local_rank: int) -> Any:
 
 
 def _pointer(buffer: Array) -> int:
-    from ..backend.cupy import CupyBackend
-
     return CupyBackend.buffer_pointer(buffer)
 
 
@@ -55,10 +57,12 @@ class NCCLCommunicator(Communicator):
     """NCCL for device buffers, ``control`` (an MPI or any communicator) for the rest.
 
     ``nccl``, ``pointer`` and ``stream`` default to CuPy's NCCL module, a CuPy array's device
-    pointer and the current stream's handle; the tests pass stand-ins to run this without a GPU.
+    pointer and the current stream's handle of ``gpu`` (this rank's GPU backend); the tests pass
+    stand-ins to run this without a GPU (``gpu=None``: no device to check the network against).
     """
 
     name = "nccl"
+    asynchronous = True
 
     def __init__(
         self,
@@ -66,8 +70,13 @@ class NCCLCommunicator(Communicator):
         nccl: Any,
         pointer: Callable[[Array], Any] = _pointer,
         stream: Callable[[], Any] | None = None,
+        gpu: CupyBackend | None = None,
     ):
-        stream = stream if stream is not None else _gpu(control.local_rank).stream_handle
+        self.gpu = gpu
+        if stream is None:
+            if gpu is None:
+                raise ValueError("NCCLCommunicator needs the rank's GPU backend or a stream")
+            stream = gpu.stream_handle
         self.control, self.nccl, self.pointer, self.stream = control, nccl, pointer, stream
         self.rank, self.size, self.local_rank = control.rank, control.size, control.local_rank
         uid = control.bcast_object(nccl.get_unique_id() if control.is_main else None)
@@ -75,14 +84,16 @@ class NCCLCommunicator(Communicator):
 
     @classmethod
     def create(cls, control: Communicator) -> NCCLCommunicator:
-        """Pick this rank's GPU (``local_rank % device_count``) and join the NCCL group."""
+        """Pick this rank's GPU (``local_rank % device_count``) and join the NCCL group on it."""
         nccl = import_nccl()
-        _gpu(control.local_rank).device.use()
-        return cls(control, nccl)
+        gpu = _gpu(control.local_rank)
+        gpu.device.use()
+        return cls(control, nccl, gpu=gpu)
 
     @property
-    def device_index(self) -> int:
-        return self.local_rank
+    def device_index(self) -> int | None:
+        """This rank's GPU (``None`` for a communicator built with stand-ins)."""
+        return None if self.gpu is None else int(self.gpu.device_label)
 
     def describe(self) -> str:
         version = getattr(self.nccl, "get_version", lambda: "?")()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array, Backend, HostRandom
-from .comm import Communicator, DistributedError
+from .comm import Communicator, DistributedError, check_nccl_backend
 
 __all__ = ["DataParallel", "GradientBucket", "shard_bounds"]
 
@@ -42,6 +42,7 @@ class GradientBucket:
     def __init__(self) -> None:
         self.layout: list[tuple[str, Any, tuple[int, ...], int, bool]] | None = None
         self.extras = 0
+        self.itemsize = 4  # bytes per element, from the first step's dtype
 
     @property
     def size(self) -> int:
@@ -57,6 +58,7 @@ class GradientBucket:
                 for name, param, grad, decay in updates
             ]
             self.extras = len(extras)
+            self.itemsize = xp.finfo(updates[0][2].dtype).bits // 8 if updates else 4
         elif len(updates) != len(self.layout) or len(extras) != self.extras:
             raise DistributedError("the gradients of this step do not match the bucket's layout")
         parts = [xp.reshape(grad, (-1,)) for _, _, grad, _ in updates]
@@ -89,10 +91,12 @@ def _rank_seed(seed: int, epoch: int, stream: int, rank: int) -> int:
 class DataParallel:
     """Data-parallel training of one network over the ranks of ``comm``."""
 
-    def __init__(self, comm: Communicator):
+    def __init__(self, comm: Communicator, backend: Backend | None = None):
         self.comm = comm
+        if backend is not None and getattr(comm, "device_index", None) is not None:
+            check_nccl_backend(backend, comm)  # NCCL: the network must be on the rank's GPU
         self.bucket = GradientBucket()
-        self.comm_seconds = 0.0  # time spent in the per-step collective (incl. waiting)
+        self.comm_seconds = 0.0  # host time in the per-step collective (incl. waiting)
         self.steps = 0
 
     # ------------------------------------------------------------------ data
@@ -209,6 +213,8 @@ class DataParallel:
         return bool(self.comm.allreduce_host([1.0 if flag else 0.0])[0] > 0)
 
     def describe(self) -> str:
-        per_step = self.comm_seconds / max(self.steps, 1)
-        mb = 0.0 if self.bucket.layout is None else self.bucket.size * 4 / 1e6
-        return f"{self.comm.describe()}: {self.steps} steps, {mb:.2f} MB per allreduce, {per_step * 1e3:.2f} ms each"
+        mb = 0.0 if self.bucket.layout is None else self.bucket.size * self.bucket.itemsize / 1e6
+        head = f"{self.comm.describe()}: {self.steps} steps, {mb:.2f} MB per allreduce"
+        if self.comm.asynchronous:  # the host timer would see only the call's enqueue
+            return f"{head} (queued on the GPU stream: its time is not measured per step)"
+        return f"{head}, {self.comm_seconds / max(self.steps, 1) * 1e3:.2f} ms each"
