@@ -1,8 +1,7 @@
 """anynet: from-scratch neural networks for handwritten digits and characters, written once
 against the Python Array API standard and run on NumPy, CuPy, PyTorch or any compliant library."""
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .backend import Backend, BackendError, available_backends, backend_of, get_backend, to_numpy
 from .io import ModelFileError, load_model, save_model
 from .layers import (
@@ -41,11 +40,6 @@ from .training import (
     lr_find,
     train,
 )
-
-try:
-    __version__ = version("anynet")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "SGD",

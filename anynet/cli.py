@@ -685,7 +685,7 @@ def _package_line() -> str:
 def cmd_info(args) -> int:
     import platform
 
-    from . import __version__
+    from ._version import __version__
     from .app.paths import anynet_home
 
     _say(
@@ -1093,7 +1093,7 @@ def _add_info(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="anynet",

@@ -13,7 +13,8 @@ import pytest
 
 import anynet
 from anynet import io
-from anynet.io import ModelFileError, load_model, save_model
+from anynet.io import ModelFileError, architecture, load_model, save_model
+from anynet.io import format as model_format
 
 
 @pytest.fixture(scope="module")
@@ -179,9 +180,9 @@ def test_absurd_sizes_refused_before_allocating(good, tmp_path, edit, match, mon
 def test_parameter_limit_is_exact(good, tmp_path, monkeypatch):
     """MAX_PARAMETERS is the documented limit: a model of exactly that many loads."""
     n = sum(v.size for v in _tensors(good).values())
-    monkeypatch.setattr(io, "MAX_PARAMETERS", n)
+    monkeypatch.setattr(architecture, "MAX_PARAMETERS", n)
     assert load_model(good).count_parameters() == n
-    monkeypatch.setattr(io, "MAX_PARAMETERS", n - 1)
+    monkeypatch.setattr(architecture, "MAX_PARAMETERS", n - 1)
     _refused(good, f"more than {n - 1:,} parameters")
 
 
@@ -292,7 +293,7 @@ def test_file_above_the_size_limit_is_not_read(good, tmp_path, monkeypatch):
         f.truncate(2**31)
     monkeypatch.setattr(type(path), "read_bytes", lambda self: pytest.fail("read the whole file"))
     _refused(path, "above the 1,073,741,824-byte limit")
-    monkeypatch.setattr(io, "MAX_FILE_BYTES", good.stat().st_size - 1)
+    monkeypatch.setattr(model_format, "MAX_FILE_BYTES", good.stat().st_size - 1)
     _refused(good, "-byte limit for a model file")
 
 

@@ -220,16 +220,16 @@ def test_probing_the_checkpoint_folder_leaves_nothing_behind_on_failure(tmp_path
 
 
 def _full_disk_for(target: Path, monkeypatch):
-    import anynet.io as io
+    from anynet.io import format as model_format
 
-    real = io.write_atomically
+    real = model_format.write_atomically
 
     def write(path, data):
         if Path(path) == target:
             raise OSError(errno.ENOSPC, f"No space left on device: {path}")
         return real(path, data)
 
-    monkeypatch.setattr(io, "write_atomically", write)
+    monkeypatch.setattr(model_format, "write_atomically", write)
 
 
 @pytest.mark.parametrize("with_checkpoints", [True, False])

@@ -10,18 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..io import write_atomically
+from ..io.files import anynet_home, write_atomically
 
 __all__ = ["NoModelError", "anynet_home", "default_model_path", "record_last_model"]
 
 
 class NoModelError(FileNotFoundError):
     """No model was given and none is recorded (or the recorded file is gone)."""
-
-
-def anynet_home() -> Path:
-    """``$ANYNET_HOME``, or ``~/.anynet``."""
-    return Path(os.environ.get("ANYNET_HOME") or Path.home() / ".anynet").expanduser()
 
 
 def record_last_model(path: str | os.PathLike) -> Path:

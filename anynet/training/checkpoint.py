@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..io import _json, _matches, write_atomically
+from ..io.files import write_atomically
+from ..io.untrusted import matches, parse_json
 from .seeding import RANDOM_MODES
 
 __all__ = [
@@ -169,7 +170,7 @@ def read_checkpoint(directory) -> dict:
             f"{path}: no checkpoint there (train with checkpoint_dir={str(directory)!r} first)"
         )
     text, tensors = _read_file(path)
-    meta = _json(text, lambda why: _damaged(path, f"its metadata is {why}"))
+    meta = parse_json(text, lambda why: _damaged(path, f"its metadata is {why}"))
     if not isinstance(meta, dict):
         raise _damaged(path, "its metadata is not a JSON object")
     if meta.pop("format", None) != CHECKPOINT_FORMAT:
@@ -208,7 +209,7 @@ def _check_fields(meta: dict, path: Path) -> None:
             continue
         value = meta[key]
         tensor = isinstance(value, dict) and set(value) == {"__tensor__"}
-        if not tensor and not _matches(value, hint):
+        if not tensor and not matches(value, hint):
             raise _damaged(path, f"its {key!r} field is not {_name(hint)}: {str(value)[:60]}")
     counts = {k: meta[k] for k in ("epoch", "step", "epochs", "steps_per_epoch", "samples", "batch_size")}
     if min(counts.values()) < 0 or min(counts["epochs"], counts["steps_per_epoch"], counts["samples"]) < 1:

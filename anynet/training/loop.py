@@ -539,7 +539,7 @@ def _steps(run: _Run) -> tuple[Array, Array]:
 def _state(run: _Run, reason: str, ranks: list | None = None) -> dict:
     """Everything needed to continue the run from where it stands (``ranks``: every rank's
     generator positions, when gathered)."""
-    from .. import __version__
+    from .._version import __version__
 
     net = run.net
     mid = run.mid_epoch
