@@ -9,7 +9,8 @@ Everything else in anynet receives a Backend and speaks only the standard throug
 - :mod:`.cupy`     CuPy on a CUDA GPU, its own generator on the device
 - :mod:`.torch`    PyTorch tensors on the CPU or CUDA, its own generator on the device
 - :mod:`.generic`  any other compliant library (array-api-strict included)
-- :mod:`.registry` :func:`get_backend`, :func:`backend_of`, :func:`available_backends`
+- :mod:`.registry` :func:`get_backend`, :func:`backend_of`, :func:`available_backends`,
+  :func:`register_backend` (test doubles, such as the CuPy double in ``tests/cupy_double``)
 
 Names understood by :func:`get_backend` (an optional ``:device`` suffix picks the device):
 ``"numpy"``; ``"cupy"``, ``"cupy:1"``; ``"torch"``, ``"torch:cuda"``, ``"torch:cuda:1"``;
@@ -28,6 +29,7 @@ from .registry import (
     gpu_spec_for_rank,
     install_hint,
     package_versions,
+    register_backend,
     to_numpy,
     unavailable_backends,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "gpu_spec_for_rank",
     "install_hint",
     "package_versions",
+    "register_backend",
     "to_numpy",
     "unavailable_backends",
 ]

@@ -9,6 +9,7 @@ override against this reference. :meth:`Backend.reference` gives the reference f
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from typing import Any, ClassVar, Protocol
@@ -89,6 +90,7 @@ class Backend:
     def __init__(self, xp: Any, device: Any, module: Any, name: str | None = None):
         self.xp, self.device, self.module = xp, device, module
         self.name = name or self.library or module.__name__
+        self._context: Any = None  # the device context of the backend a reference was made from
 
     # ------------------------------------------------------------------ identity
     @property
@@ -111,6 +113,18 @@ class Backend:
         """One line per accelerator this backend can use (empty for host-only backends)."""
         return []
 
+    @classmethod
+    def handles(cls, a: Any) -> bool:
+        """True when ``a`` is an array of this class's library (how ``backend_of`` finds a
+        backend registered with ``register_backend``)."""
+        return type(a).__module__.split(".")[0] == cls.library
+
+    def activate(self) -> contextlib.AbstractContextManager:
+        """A context in which this backend's device is the current one, for libraries that
+        compute on a *current* device whatever ``device=`` says (CuPy). Entered by ``fit``,
+        ``evaluate``, ``predict`` and uploads; a no-op for libraries without one."""
+        return contextlib.nullcontext() if self._context is None else self._context()
+
     @property
     def accelerator(self) -> bool:
         """True when arrays live on a GPU (not host memory, not a CPU device of a library)."""
@@ -125,8 +139,11 @@ class Backend:
 
     def reference(self) -> Backend:
         """The generic Array API implementation on the same namespace and device: what every
-        override of this class must agree with."""
-        return Backend(self.xp, self.device, self.module, name=self.name)
+        override of this class must agree with. It keeps the device context (:meth:`activate`),
+        which is where the device is, not a kernel."""
+        ref = Backend(self.xp, self.device, self.module, name=self.name)
+        ref._context = self.activate
+        return ref
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Backend) and type(other) is type(self) and other.spec == self.spec
@@ -177,7 +194,8 @@ class Backend:
             from .registry import to_numpy
 
             a = self.from_host(to_numpy(a))
-        return self.make_array(a, dtype)
+        with self.activate():
+            return self.make_array(a, dtype)
 
     def from_host(self, a: np.ndarray) -> Any:
         """Host data as this library can take it (PyTorch copies read-only memory)."""
@@ -195,7 +213,8 @@ class Backend:
             return np.asarray(a)
 
     def zeros(self, shape: Shape, dtype=None) -> Array:
-        return self.xp.zeros(shape, dtype=self.float_dtype(dtype), device=self.device)
+        with self.activate():
+            return self.xp.zeros(shape, dtype=self.float_dtype(dtype), device=self.device)
 
     def random(self, seed: int | None = None) -> RandomSource:
         """A random-number source with ``permutation``, ``uniform`` and ``normal``."""

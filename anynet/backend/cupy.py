@@ -38,19 +38,29 @@ class CupyBackend(Backend):
             return 0
 
     @classmethod
+    def namespace(cls) -> Any:
+        """The Array API namespace: array-api-compat's CuPy wrapper."""
+        from array_api_compat import cupy as xp
+
+        return xp
+
+    @classmethod
     def create(cls, device: str | None = None) -> CupyBackend:
         cupy = cls.import_module()
         count, reason = _cuda_devices(cupy)
         if count == 0:
             raise BackendError(
-                f"backend 'cupy' needs a CUDA GPU, and none is usable on this machine ({reason})"
+                f"backend {cls.library!r} needs a CUDA GPU, and none is usable on this machine ({reason})"
             )
-        index = int(device) if device not in (None, "", "cuda") else 0
+        try:
+            index = int(device) if device not in (None, "", "cuda") else 0
+        except ValueError:
+            raise BackendError(f"{cls.library} devices are numbered 0..{count - 1}, not {device!r}") from None
         if not 0 <= index < count:
-            raise BackendError(f"cupy device {index} does not exist; this machine has {count} GPU(s)")
-        from array_api_compat import cupy as xp
-
-        return cls(xp, cupy.cuda.Device(index), cupy)
+            raise BackendError(
+                f"{cls.library} device {index} does not exist; this machine has {count} GPU(s)"
+            )
+        return cls(cls.namespace(), cupy.cuda.Device(index), cupy)
 
     @property
     def device_label(self) -> str:
@@ -59,7 +69,12 @@ class CupyBackend(Backend):
     def describe_devices(self) -> list[str]:
         runtime = self.module.cuda.runtime
         names = [runtime.getDeviceProperties(i)["name"] for i in range(runtime.getDeviceCount())]
-        return [f"cupy:{i}  {n.decode() if isinstance(n, bytes) else n}" for i, n in enumerate(names)]
+        return [f"{self.name}:{i}  {n.decode() if isinstance(n, bytes) else n}" for i, n in enumerate(names)]
+
+    def activate(self) -> Any:
+        """The device's context (``with cupy.cuda.Device(i)``): CuPy computes on the current
+        device, and array-api-compat ignores ``device=`` for CuPy."""
+        return self.device
 
     @property
     def accelerator(self) -> bool:
@@ -111,6 +126,10 @@ class CupyBackend(Backend):
     def random(self, seed: int | None = None) -> CupyRandom:
         return CupyRandom(self, seed)
 
+    @classmethod
+    def handles(cls, a: Any) -> bool:
+        return isinstance(a, cls.import_module().ndarray)
+
 
 class CupyRandom:
     """CuPy's own generator on the backend's GPU."""
@@ -122,14 +141,14 @@ class CupyRandom:
 
     def permutation(self, n: int) -> Array:
         with self.backend.device:
-            return self.generator.permutation(n).astype(self.backend.module.int64)
+            # a Python int: CuPy takes anything else (a NumPy integer too) for an array to shuffle
+            return self.generator.permutation(int(n)).astype(self.backend.module.int64, copy=False)
 
     def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array:
+        """Drawn in ``dtype`` (cuRAND draws float32 natively: no float64 draw and cast)."""
         with self.backend.device:
-            out = self.generator.uniform(low, high, size=shape)
-            return out.astype(self.backend.float_dtype(dtype), copy=False)
+            return self.generator.uniform(low, high, size=shape, dtype=self.backend.float_dtype(dtype))
 
     def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array:
         with self.backend.device:
-            out = self.generator.normal(mean, std, size=shape)
-            return out.astype(self.backend.float_dtype(dtype), copy=False)
+            return self.generator.normal(mean, std, size=shape, dtype=self.backend.float_dtype(dtype))

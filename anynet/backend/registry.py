@@ -23,6 +23,7 @@ __all__ = [
     "get_backend",
     "gpu_spec_for_rank",
     "package_versions",
+    "register_backend",
     "to_numpy",
 ]
 
@@ -32,6 +33,23 @@ _CLASSES: dict[str, type[Backend]] = {cls.library: cls for cls in (NumpyBackend,
 KNOWN = ("numpy", "cupy", "torch", "array_api_strict")
 #: names that stand for a backend: ``"cpu"`` is the host backend, whatever library serves it
 ALIASES = {"cpu": "numpy"}
+#: backend classes added with :func:`register_backend` (test doubles), by name
+_REGISTERED: dict[str, type[Backend]] = {}
+
+
+def register_backend(cls: type[Backend]) -> type[Backend]:
+    """Serve the specs ``cls.library`` and ``cls.library:<device>`` with ``cls``: a Backend
+    subclass with a ``create(device)`` classmethod whose ``handles(array)`` tells its arrays
+    (for :func:`backend_of`). Meant for test doubles: a registered backend is never listed by
+    :func:`available_backends` nor picked by ``"auto"``, and it cannot replace a known one."""
+    if not (isinstance(cls, type) and issubclass(cls, Backend) and hasattr(cls, "create")):
+        raise TypeError(f"register_backend takes a Backend subclass with create(device), not {cls!r}")
+    name = cls.library
+    if not name.isidentifier() or name in (*KNOWN, *ALIASES, "auto"):
+        raise ValueError(f"cannot register a backend named {name!r}: pick a new name (e.g. 'mylib_double')")
+    _CLASSES[name] = _REGISTERED[name] = cls
+    _cached.cache_clear()
+    return cls
 
 
 def _create(name: str, device: str | None) -> Backend:
@@ -144,6 +162,9 @@ def backend_of(a: Any) -> Backend:
     """The backend an array belongs to: its library and its device."""
     if isinstance(a, np.ndarray):
         return get_backend("cpu")
+    for registered in _REGISTERED.values():
+        if registered.handles(a):
+            return _with_device(registered, a)
     library = type(a).__module__.split(".")[0]
     cls = _CLASSES.get(library)
     if cls is not None:
