@@ -10,13 +10,21 @@ import pytest
 
 from anynet.backend import BackendError, available_backends, get_backend, to_numpy
 
+from .cupy_double.backend import register as register_cupy_double
+
+register_cupy_double()
+
 # Every backend the tests know; the ones that are not usable here are skipped with the reason.
 BACKEND_SPECS = [
     "numpy",
     "array_api_strict",
     "array_api_strict:device1",  # a fake second device: catches arrays created on the wrong device
     "torch",
+    "torch:cuda",
     "cupy",
+    # the CuPy test double (tests/cupy_double): CuPy's refusals and syncs, without a GPU (its
+    # second fake GPU is tested in test_cupy_double.py: it needs the device context entered)
+    "cupy_double",
 ]
 
 
@@ -29,7 +37,8 @@ def _backend_or_skip(spec):
 
 @pytest.fixture(params=BACKEND_SPECS)
 def backend(request):
-    """Each installed backend in turn (CuPy only where a CUDA GPU is usable)."""
+    """Each installed backend in turn (CuPy and torch:cuda only where a CUDA GPU is usable; the
+    CuPy double everywhere)."""
     return _backend_or_skip(request.param)
 
 
