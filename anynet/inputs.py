@@ -63,7 +63,13 @@ def to_inputs(
     backend: Backend, x: Any, dtype: Any, input_shape: Shape | None = None, name: str = "x"
 ) -> Array:
     """Validate ``x`` and return it on ``backend``'s device as floats of ``dtype``, reshaped to
-    ``(n, *input_shape)`` when it holds the same number of values per sample."""
+    ``(n, *input_shape)`` when it holds the same number of values per sample (computed on that
+    device, see :meth:`Backend.activate`)."""
+    with backend.activate():
+        return _to_inputs(backend, x, dtype, input_shape, name)
+
+
+def _to_inputs(backend: Backend, x: Any, dtype: Any, input_shape: Shape | None, name: str) -> Array:
     xp, on_device = backend.xp, backend.owns(x) and not backend.on_host
     if not on_device:
         x = _as_host(x, name)
@@ -82,6 +88,11 @@ def to_inputs(
 def to_targets(backend: Backend, y: Any, n: int, num_classes: int, dtype: Any, name: str = "y") -> Array:
     """Labels ``(n,)`` (integers) or targets ``(n, num_classes)`` (floats) -> float targets
     (one-hot for labels) on the device."""
+    with backend.activate():
+        return _to_targets(backend, y, n, num_classes, dtype, name)
+
+
+def _to_targets(backend: Backend, y: Any, n: int, num_classes: int, dtype: Any, name: str) -> Array:
     xp, on_device = backend.xp, backend.owns(y) and not backend.on_host
     if not on_device:
         y = np.asarray(to_numpy(y))

@@ -179,15 +179,21 @@ class Network:
                     f"layer {i} ({type(layer).__name__}) has parameters {sorted(state)}, got {sorted(given)}"
                 )
             for name, value in given.items():
-                host = to_numpy(value)
-                want = tuple(state[name].shape)
-                if tuple(host.shape) != want:
-                    raise ValueError(
-                        f"layer {i} parameter {name!r} has shape {want}, got {tuple(host.shape)}"
-                    )
                 home = layer.params if name in layer.params else layer.buffers
-                home[name] = self.backend.asarray(host, dtype=self.dtype)
+                home[name] = self._weight(value, tuple(state[name].shape), f"layer {i} parameter {name!r}")
         self.optimizer.reset()
+
+    def _weight(self, value: Any, want: Shape, what: str) -> Array:
+        """A copy of ``value`` on the device, checked to be of shape ``want``. Arrays of this
+        backend's library are copied on the device (no round trip through the host: no sync)."""
+        own = self.backend.owns(value) and not self.backend.on_host
+        value = value if own else to_numpy(value)
+        if tuple(value.shape) != want:
+            raise ValueError(f"{what} has shape {want}, got {tuple(value.shape)}")
+        if not own:
+            return self.backend.asarray(value, dtype=self.dtype)
+        with self.backend.activate():
+            return self.xp.asarray(value, dtype=self.dtype, device=self.backend.device, copy=True)
 
     def to(self, backend) -> Network:
         """Move weights and optimizer state to another backend (e.g. GPU -> CPU); returns self."""
@@ -206,9 +212,11 @@ class Network:
 
     # ------------------------------------------------------------------ passes
     def forward(self, x: Array, training: bool = False) -> Array:
-        """The outputs for a device batch ``x`` (no state is written)."""
-        for layer in self.layers:
-            x, _ = layer.forward(x, training)
+        """The outputs for a device batch ``x`` (no state is written), computed on the
+        backend's device (see :meth:`Backend.activate`)."""
+        with self.backend.activate():
+            for layer in self.layers:
+                x, _ = layer.forward(x, training)
         return x
 
     def forward_train(self, x: Array) -> tuple[Array, Tape]:
@@ -235,12 +243,13 @@ class Network:
         return updates
 
     def train_step(self, xb: Array, targets: Array) -> tuple[Array, Array]:
-        """One optimisation step on a device batch; returns (loss, number correct) as device
-        scalars (never read back here)."""
-        out, tape = self.forward_train(xb)
-        loss, ctx = self.loss.forward(out, targets)
-        self.optimizer.step(self.backward(tape, self.loss.backward(ctx)))
-        return loss, self.count_correct(out, targets)
+        """One optimisation step on a device batch, on the backend's device; returns (loss,
+        number correct) as device scalars (never read back here)."""
+        with self.backend.activate():
+            out, tape = self.forward_train(xb)
+            loss, ctx = self.loss.forward(out, targets)
+            self.optimizer.step(self.backward(tape, self.loss.backward(ctx)))
+            return loss, self.count_correct(out, targets)
 
     def count_correct(self, out: Array, targets: Array) -> Array:
         xp = self.xp
@@ -266,12 +275,13 @@ class Network:
     def evaluate_on_device(self, x: Array, targets: Array, batch_size: int = 2048) -> dict:
         """Mean loss and accuracy of device inputs and targets, read back once."""
         n = x.shape[0]
-        loss_sum = correct = self.backend.zeros((), dtype=self.dtype)
-        for lo in range(0, n, batch_size):
-            hi = min(lo + batch_size, n)
-            out, t = self.forward(x[lo:hi, ...]), targets[lo:hi, ...]
-            loss_sum = loss_sum + self.loss.forward(out, t)[0] * (hi - lo)
-            correct = correct + self.count_correct(out, t)
+        with self.backend.activate():
+            loss_sum = correct = self.backend.zeros((), dtype=self.dtype)
+            for lo in range(0, n, batch_size):
+                hi = min(lo + batch_size, n)
+                out, t = self.forward(x[lo:hi, ...]), targets[lo:hi, ...]
+                loss_sum = loss_sum + self.loss.forward(out, t)[0] * (hi - lo)
+                correct = correct + self.count_correct(out, t)
         return {"loss": float(loss_sum) / n, "accuracy": float(correct) / n}
 
     def evaluate(self, x, y, batch_size: int = 2048) -> dict:
@@ -285,15 +295,18 @@ class Network:
         self._require_built()
         xd = self.inputs(x)
         n = xd.shape[0]
-        parts = [
-            self.loss.probabilities(self.forward(xd[lo : min(lo + batch_size, n), ...]))
-            for lo in range(0, n, batch_size)
-        ]
-        return parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
+        with self.backend.activate():
+            parts = [
+                self.loss.probabilities(self.forward(xd[lo : min(lo + batch_size, n), ...]))
+                for lo in range(0, n, batch_size)
+            ]
+            return parts[0] if len(parts) == 1 else self.xp.concat(parts, axis=0)
 
     def predict(self, x, batch_size: int = 4096) -> Array:
         """Predicted class indices (int64 on the backend; ``anynet.to_numpy`` brings them home)."""
-        return self.xp.argmax(self.predict_proba(x, batch_size), axis=1)
+        probabilities = self.predict_proba(x, batch_size)
+        with self.backend.activate():
+            return self.xp.argmax(probabilities, axis=1)
 
     def __repr__(self) -> str:
         return f"Network({len(self.layers)} layers, backend={self.backend.spec!r}, dtype={self.dtype_name!r})"

@@ -246,8 +246,9 @@ def plot_feature_maps(model, image, path=None, layer: int | None = None, columns
     if layer is None:
         layer = min(_conv_layers(model)[0] + 2, len(model.layers) - 1)
     x = model.inputs(np.asarray(to_numpy(image))[None])
-    for block in model.layers[: layer + 1]:
-        x, _ = block.forward(x, False)
+    with model.backend.activate():
+        for block in model.layers[: layer + 1]:
+            x, _ = block.forward(x, False)
     maps = np.asarray(to_numpy(x), dtype=np.float64)[0]
     if maps.ndim != 3:
         raise ValueError(f"layer {layer} ({type(model.layers[layer]).__name__}) has no feature maps")

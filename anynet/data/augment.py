@@ -26,6 +26,7 @@ never seen or changed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -127,6 +128,8 @@ class Augmenter:
             c = {
                 "dr": xp.asarray(rows.reshape(1, -1), dtype=dtype, device=dev),
                 "dc": xp.asarray(cols.reshape(1, -1), dtype=dtype, device=dev),
+                # the bounds sampling positions are clamped to, as 0-d arrays made once
+                "bounds": tuple(xp.asarray(v, dtype=dtype, device=dev) for v in (-1.0, float(h), float(w))),
             }
             if self.elastic_alpha:
                 c["gh"] = xp.asarray(gaussian_matrix(h, self.elastic_sigma), dtype=dtype, device=dev)
@@ -147,6 +150,12 @@ class Augmenter:
             return x
         xp, dev = array_namespace(x), device_of(x)
         rng = _random_source(x, rng, xp, dev)
+        owner = getattr(rng, "backend", None)
+        with contextlib.nullcontext() if owner is None else owner.activate():
+            return self._transform(x, rng, xp, dev)
+
+    def _transform(self, x, rng, xp, dev):
+        """:meth:`__call__` on the images' device."""
         b, h, w = _batch_size(x.shape)
         c = self._constants(xp, dev, x.dtype, h, w)
         if self._affine:
@@ -158,7 +167,7 @@ class Augmenter:
             field = xp.matmul(xp.matmul(c["gh"], field), c["gwt"]) * self.elastic_alpha
             field = xp.reshape(field, (2, b, h * w))
             src_r, src_c = src_r + field[0, ...], src_c + field[1, ...]
-        out = _bilinear(xp, xp.reshape(x, (b, h * w)), src_r, src_c, b, h, w, dev)
+        out = _bilinear(xp, xp.reshape(x, (b, h * w)), src_r, src_c, b, h, w, c["bounds"], dev)
         return xp.reshape(out, x.shape)
 
     def _affine_sources(self, xp, rng, c, b: int, h: int, w: int, dtype):
@@ -209,13 +218,15 @@ def _batch_size(shape) -> tuple[int, int, int]:
     return b, h, h
 
 
-def _bilinear(xp, flat, src_r, src_c, b: int, h: int, w: int, dev):
+def _bilinear(xp, flat, src_r, src_c, b: int, h: int, w: int, bounds, dev):
     """Sample ``flat`` (b, h*w) at (src_r, src_c) (b or 1, h*w), zero outside the image.
 
     The batch gets a zero border (one pixel before, two after, by concatenation) and the
-    coordinates are clipped to [-1, h] x [-1, w]: all four neighbours of every sample then lie
-    inside the bordered image, so no masks or integer clips are needed, and points outside
-    the image read zeros exactly.
+    coordinates are clamped to [-1, h] x [-1, w] (``bounds``: -1, h and w as 0-d arrays): all
+    four neighbours of every sample then lie inside the bordered image, so no masks or integer
+    clips are needed, and points outside the image read zeros exactly. The clamp is
+    ``minimum(maximum(...))``, not ``xp.clip``: array-api-compat's clip assigns through boolean
+    masks, which on CuPy reads each mask's count back to the host (four syncs per batch).
     """
     dtype = flat.dtype
     img = xp.reshape(flat, (b, h, w))
@@ -233,8 +244,9 @@ def _bilinear(xp, flat, src_r, src_c, b: int, h: int, w: int, dev):
         axis=1,
     )
     img = xp.reshape(img, (-1,))
-    src_r = xp.clip(src_r, -1.0, float(h))
-    src_c = xp.clip(src_c, -1.0, float(w))
+    low, high_r, high_c = bounds
+    src_r = xp.minimum(xp.maximum(src_r, low), high_r)
+    src_c = xp.minimum(xp.maximum(src_c, low), high_c)
     r0f = xp.floor(src_r)
     c0f = xp.floor(src_c)
     wr = src_r - r0f

@@ -194,7 +194,9 @@ def fit(
     that changes one is refused. Raises :class:`TrainingDivergedError` when the loss becomes
     NaN/inf or explodes.
 
-    ``distributed``: ``"mpi"``, ``"nccl"`` or an :class:`anynet.distributed.Communicator`:
+    Everything runs inside the backend's device context (:meth:`Backend.activate`: CuPy computes
+    on the current device). ``distributed``: ``"mpi"``, ``"nccl"`` or an
+    :class:`anynet.distributed.Communicator`:
     each rank trains on its shard of every ``batch_size`` batch (the global batch) and the
     gradients are averaged; rank 0 alone prints, reads and writes checkpoints. The ranks first
     check that they agree on the run's settings (see ``docs/cluster.md``).
@@ -204,7 +206,7 @@ def fit(
     if not 0 <= int(initial_epoch) < epochs:
         raise ValueError(f"initial_epoch must be in 0..{epochs - 1}, got {initial_epoch}")
     comm = get_communicator(distributed)
-    with fail_fast(comm, passthrough=_RAISED_BY_EVERY_RANK):
+    with net.backend.activate(), fail_fast(comm, passthrough=_RAISED_BY_EVERY_RANK):
         run = _start(
             net, x, y, epochs, batch_size, validation_data, shuffle, seed, callbacks, augment, verbose, random
         )

@@ -79,17 +79,10 @@ def lr_find(
     targets = net.targets(y, xd.shape[0])
     weights, opt_state = net.get_weights(), net.optimizer.state_dict()
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
+    run_seed = net.seed + 2 if seed is None else seed
     try:
-        raw = _run(
-            net,
-            xd,
-            targets,
-            lrs,
-            int(batch_size),
-            net.seed + 2 if seed is None else seed,
-            smoothing,
-            stop_factor,
-        )
+        with net.backend.activate():
+            raw = _run(net, xd, targets, lrs, int(batch_size), run_seed, smoothing, stop_factor)
     finally:
         net.set_weights(weights)
         net.optimizer.load_state_dict(opt_state)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ..backend import Array, to_numpy
 from ..losses import Loss
@@ -23,7 +24,7 @@ __all__ = ["ClassWeightedLoss", "class_weight_vector"]
 def class_weight_vector(class_weight, targets: Array, classes=None) -> np.ndarray:
     """The ``(k,)`` host weights for ``class_weight``: ``"balanced"``, a dict ``{class: w}``
     (class index, or name from ``classes``; missing classes weigh 1) or a sequence of k."""
-    counts = to_numpy(targets).sum(axis=0).astype(np.float64)
+    counts = to_numpy(array_namespace(targets).sum(targets, axis=0)).astype(np.float64)  # k values
     k = counts.shape[0]
     if isinstance(class_weight, str):
         if class_weight != "balanced":
