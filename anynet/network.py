@@ -220,11 +220,13 @@ class Network:
         return x
 
     def forward_train(self, x: Array) -> tuple[Array, Tape]:
-        """The outputs in training mode and the tape ``backward`` needs."""
+        """The outputs in training mode and the tape ``backward`` needs (on the backend's
+        device)."""
         tape = []
-        for layer in self.layers:
-            x, ctx = layer.forward(x, True)
-            tape.append(ctx)
+        with self.backend.activate():
+            for layer in self.layers:
+                x, ctx = layer.forward(x, True)
+                tape.append(ctx)
         return x, tape
 
     def backward(self, tape: Tape, grad: Array) -> list[Update]:
@@ -236,10 +238,13 @@ class Network:
         """
         first = next((i for i, layer in enumerate(self.layers) if layer.params), len(self.layers))
         updates: list[Update] = []
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            layer = self.layers[i]
-            grad, grads = layer.backward(tape[i], grad, need_input_grad=i > first)
-            updates.extend((f"{i}.{name}", layer.params[name], g, name == "W") for name, g in grads.items())
+        with self.backend.activate():
+            for i in range(len(self.layers) - 1, first - 1, -1):
+                layer = self.layers[i]
+                grad, grads = layer.backward(tape[i], grad, need_input_grad=i > first)
+                updates.extend(
+                    (f"{i}.{name}", layer.params[name], g, name == "W") for name, g in grads.items()
+                )
         return updates
 
     def train_step(self, xb: Array, targets: Array) -> tuple[Array, Array]:
