@@ -1,6 +1,7 @@
 """How much a request may cost the server: body size and time, image pixels, work at once.
 
-* :class:`Limits` holds the settings (see ``docs/serving.md``).
+* :class:`Limits` holds the settings (defined in :mod:`anynet.app.settings`; see
+  ``docs/serving.md``).
 * :class:`BodyGuard` (ASGI middleware) reads each request body before the app sees it: over
   ``max_body_bytes`` -> 413, not complete within ``body_timeout`` seconds -> 408. An oversized
   body is read and discarded (up to ``drain_bytes``) before the 413 is sent, so the client
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 
 import anyio
 from fastapi import HTTPException
 from PIL import Image, UnidentifiedImageError
+
+from .settings import Limits
 
 __all__ = [
     "FORMATS",
@@ -40,30 +42,6 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 #: Images whose longer side is larger are decoded reduced and shrunk to this many pixels
 #: (the 28x28 result is made from at most 1024 px anyway: anynet.imageprep.WORK_SIZE).
 REDUCE_TO = 1024
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The server's resource limits (defaults suit one small machine)."""
-
-    max_image_bytes: int = 2 * 1024 * 1024  #: encoded image, after base64 decoding
-    max_pixels: int = 25_000_000  #: width x height, checked before decoding
-    max_concurrent: int = 2  #: decodes + predictions running at once
-    queue_timeout: float = 10.0  #: seconds a request may wait for a slot (then 503)
-    body_timeout: float = 30.0  #: seconds to receive a whole request body (then 408)
-    drain_bytes: int = 16 * 1024 * 1024  #: oversized body read and discarded before the 413
-
-    def __post_init__(self):
-        for name in ("max_image_bytes", "max_pixels", "max_concurrent", "queue_timeout", "body_timeout"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
-        if self.drain_bytes < 0:
-            raise ValueError(f"drain_bytes must be >= 0, not {self.drain_bytes!r}")
-
-    @property
-    def max_body_bytes(self) -> int:
-        """Largest request body: a base64 image of ``max_image_bytes`` plus 64 KiB of fields."""
-        return self.max_image_bytes * 4 // 3 + 64 * 1024
 
 
 # --------------------------------------------------------------------------- ASGI helpers

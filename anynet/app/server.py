@@ -19,7 +19,7 @@ routes (JSON also takes the booleans true / false). Refused requests get a 4xx o
     503  busy (Retry-After), or the model gave NaN / infinite probabilities
 
 The limits and their settings (``create_app`` / ``serve`` keywords) are described in
-``docs/serving.md`` and in :mod:`anynet.app.limits`.
+``docs/serving.md``, defined in :mod:`anynet.app.settings` and enforced by :mod:`anynet.app.limits`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -40,10 +41,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from .. import imageprep
+from ..io import load_model
 from ..predict import class_names, top_k
-from .limits import BodyGuard, ComputeGate, Limits, header_timeout_protocol, open_image
+from .limits import BodyGuard, ComputeGate, header_timeout_protocol, open_image
 from .paths import NoModelError, default_model_path
 from .security import LOCAL_HOSTS, HeadAsGet, RequestGuard, allowed_hosts_for, strip_paths
+from .settings import ConnectionLimits, Limits
 
 __all__ = ["MAX_IMAGE_BYTES", "Limits", "NoModelError", "create_app", "default_model_path", "serve"]
 
@@ -356,27 +359,21 @@ def serve(
     max_concurrent: int = Limits.max_concurrent,
     queue_timeout: float = Limits.queue_timeout,
     body_timeout: float = Limits.body_timeout,
-    header_timeout: float = 10.0,
-    keep_alive_timeout: int = 5,
-    max_connections: int = 100,
+    header_timeout: float = ConnectionLimits.header_timeout,
+    keep_alive_timeout: int = ConnectionLimits.keep_alive_timeout,
+    max_connections: int = ConnectionLimits.max_connections,
 ) -> None:
     """Load a model (by default the last one ``anynet train`` saved) and serve the page until
     interrupted. Raises :class:`NoModelError` with advice when there is no model.
 
     ``allowed_hosts`` are added to localhost and ``host``; ``header_timeout`` (seconds for a
     request's headers, then 408), ``keep_alive_timeout`` (idle connections) and
-    ``max_connections`` (then 503) go to uvicorn; the other keywords are :func:`create_app`'s.
+    ``max_connections`` (then 503) go to uvicorn (:class:`ConnectionLimits`); the other keywords
+    are :func:`create_app`'s.
     """
-    try:
-        import uvicorn
-    except ImportError:  # pragma: no cover - depends on the installation
-        raise ImportError("serving needs uvicorn: pip install 'anynet[serve]'") from None
-    from ..io import load_model, model_file
-
-    if not (header_timeout > 0 and keep_alive_timeout > 0 and max_connections > 0):
-        raise ValueError("header_timeout, keep_alive_timeout and max_connections must be positive")
-    path = model_file(model_path) if model_path is not None else default_model_path()
-    model = load_model(path, backend=backend)
+    connection = ConnectionLimits(header_timeout, keep_alive_timeout, max_connections)  # all > 0
+    path = default_model_path() if model_path is None else Path(model_path).expanduser()
+    model = load_model(path, backend=backend)  # checks the file first (anynet.io.model_file)
     hosts = allowed_hosts_for(host, allowed_hosts)
     app = create_app(
         model,
@@ -401,8 +398,8 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
-        http=header_timeout_protocol(header_timeout),
-        timeout_keep_alive=keep_alive_timeout,
-        limit_concurrency=max_connections,
+        http=header_timeout_protocol(connection.header_timeout),
+        timeout_keep_alive=connection.keep_alive_timeout,
+        limit_concurrency=connection.max_connections,
         h11_max_incomplete_event_size=16 * 1024,
     )
