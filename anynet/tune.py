@@ -16,12 +16,12 @@ epoch's metrics to Tune as it goes, so a scheduler can stop it early; the last r
 test metrics and the model. The sweep writes ``results.csv`` and ``results.md`` (one row per
 trial) and the best model to ``out_dir``. A trial that fails is a row with status ``error`` and
 its error; the others run on. Bad settings (unknown :func:`anynet.train` arguments or metrics,
-empty grids, bad ranges) are refused before any training.
+empty grids, bad ranges) are refused before any training. ``anynet sweep`` (:mod:`anynet.cli.sweep`)
+runs a sweep from the command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import inspect
 import itertools
@@ -38,7 +38,7 @@ import numpy as np
 
 from .training.callbacks import Callback
 
-__all__ = ["SweepError", "SweepResult", "add_sweep_arguments", "parse_space", "run_sweep_command", "sweep"]
+__all__ = ["SweepError", "SweepResult", "sweep"]
 
 #: the search space of ``anynet sweep`` when none is given: learning rate, widths, augmentation
 DEFAULT_SPACE: dict[str, Any] = {
@@ -487,131 +487,3 @@ def _markdown(rows: list[dict], metric: str, mode: str, engine: str) -> str:
     ]
     lines += ["| " + " | ".join(show(r.get(k)) for k in keys) + " |" for r in rows]
     return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------- the command line
-
-
-def parse_space(specs: list[str]) -> dict:
-    """``NAME=SPEC`` strings as a search space: ``lr=loguniform:1e-4:1e-2``,
-    ``dropout=uniform:0:0.5``, ``model=mlp|mlp-small`` (a grid), ``hidden=256|512,256`` (widths
-    by commas), ``augment=none|standard``, ``batch_size=128`` (fixed). Raises ``ValueError``
-    naming the parameter for a malformed entry."""
-    space: dict[str, Any] = {}
-    for spec in specs:
-        name, sep, text = spec.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"a search-space entry is NAME=SPEC, got {spec!r}")
-        name = name.strip()
-        kind, _, rest = text.partition(":")
-        if kind in ("loguniform", "uniform"):
-            space[name] = _range(name, kind, rest, text)
-            continue
-        values = [_value(name, v) for v in text.split("|")]
-        space[name] = values if len(values) > 1 else values[0]
-    return space
-
-
-def _range(name: str, kind: str, rest: str, text: str) -> tuple:
-    """``LOW:HIGH`` of ``NAME=loguniform:LOW:HIGH`` as ``(kind, low, high)``, checked."""
-    try:
-        low, high = (float(v) for v in rest.split(":"))
-    except ValueError:
-        raise ValueError(f"{name}: expected {name}={kind}:LOW:HIGH with two numbers, got {text!r}") from None
-    _check_sampled(name, (kind, low, high))
-    return (kind, low, high)
-
-
-def _value(name: str, text: str) -> Any:
-    text = text.strip()
-    if name == "hidden":
-        return _widths(text)
-    if text.lower() == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _widths(text: str) -> tuple[int, ...]:
-    """``512,256`` as hidden widths ``(512, 256)``."""
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        widths = (0,)
-    if any(w < 1 for w in widths):
-        raise ValueError(
-            f"hidden: widths are positive whole numbers separated by commas (512,256), got {text!r}"
-        )
-    return widths
-
-
-def _positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``anynet sweep`` (the dataset and ``--data-dir`` come from the CLI)."""
-    parser.add_argument(
-        "--param",
-        "-p",
-        action="append",
-        default=[],
-        metavar="NAME=SPEC",
-        help="a search-space entry, e.g. lr=loguniform:1e-4:1e-2, hidden=256|512,256, "
-        "model=mlp|mlp-small, augment=none|standard (default: lr, hidden, augment)",
-    )
-    parser.add_argument(
-        "--samples", type=_positive_int, default=1, help="draws of the sampled settings per grid point"
-    )
-    parser.add_argument("--epochs", type=_positive_int, default=3, help="epochs per trial")
-    parser.add_argument(
-        "--limit", type=_positive_int, default=None, help="train each trial on this many samples"
-    )
-    parser.add_argument(
-        "--metric",
-        default="val_accuracy",
-        choices=TRIAL_METRICS,
-        metavar="METRIC",
-        help=f"ranks the trials: {', '.join(TRIAL_METRICS)}",
-    )
-    parser.add_argument("--mode", default="max", choices=("max", "min"))
-    parser.add_argument("--engine", default="auto", choices=("auto", "ray", "local"))
-    parser.add_argument("--scheduler", default="asha", choices=("asha", "none"))
-    parser.add_argument("--address", default=None, help="a Ray cluster to join (e.g. auto)")
-    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
-    parser.add_argument("--gpus-per-trial", type=float, default=0.0)
-    parser.add_argument("--out", default="sweeps/latest", help="where the tables and best model go")
-
-
-def run_sweep_command(args: argparse.Namespace) -> int:
-    """``anynet sweep``: runs :func:`sweep` from parsed options and prints the table."""
-    init = {"address": args.address} if args.address else {}
-    resources = {"cpu": args.cpus_per_trial} | ({"gpu": args.gpus_per_trial} if args.gpus_per_trial else {})
-    train = {"limit": args.limit, "data_dir": getattr(args, "data_dir", None)}
-    result = sweep(
-        parse_space(args.param) if args.param else None,
-        dataset=getattr(args, "dataset", "mnist"),
-        epochs=args.epochs,
-        num_samples=args.samples,
-        metric=args.metric,
-        mode=args.mode,
-        out_dir=args.out,
-        engine=args.engine,
-        scheduler=None if args.scheduler == "none" else args.scheduler,
-        train=train,
-        ray_options={"init": init, "resources": resources},
-    )
-    print(result.table_md.read_text(encoding="utf-8"))
-    print(f"best model: {result.best_model_path}; tables: {result.table_csv}, {result.table_md}")
-    return 0

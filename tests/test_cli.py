@@ -51,7 +51,7 @@ def test_no_command_prints_help(capsys):
 
 def test_usage_errors_exit_2(capsys):
     assert main(["train", "--epochs", "0"]) == 2
-    assert "positive integer" in capsys.readouterr().err
+    assert "whole number >= 1" in capsys.readouterr().err
     assert main(["bogus"]) == 2
 
 
@@ -220,7 +220,7 @@ def test_serve_options_reach_the_server(monkeypatch, tmp_path):
     anynet.save_model(net, model)
     seen = {}
     monkeypatch.setattr(server, "serve", lambda **kwargs: seen.update(kwargs))
-    monkeypatch.setattr(cli, "_check_port", lambda host, port: None)
+    monkeypatch.setattr(cli.serve, "_check_port", lambda host, port: None)
     assert (
         cli.main(
             [
@@ -258,7 +258,7 @@ def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
         raise Stop
 
     monkeypatch.setattr(training, "train", fake_train)
-    monkeypatch.setattr(cli, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
+    monkeypatch.setattr(cli.common, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
     with pytest.raises(Stop):
         cli.main(
             [
@@ -319,7 +319,7 @@ def test_offline_without_data_says_what_to_do(capsys, tmp_path, home, monkeypatc
 
 def test_argument_errors_are_readable(capsys):
     for argv, expected in (
-        (["train", "-e", "abc"], "argument --epochs/-e: expected a positive integer, got 'abc'"),
+        (["train", "-e", "abc"], "argument --epochs/-e: expected a whole number >= 1, got 'abc'"),
         (["train", "--threads", "x"], "expected 'auto' or a positive integer"),
         (["train", "--validation", "x"], "expected a fraction"),
         (["serve", "--port", "http"], "expected a port number"),
@@ -338,7 +338,7 @@ def test_predict_without_arguments_prints_usage(capsys):
 def test_optional_dependencies_are_checked_before_any_work(capsys, monkeypatch, tmp_path):
     import importlib.util
 
-    from anynet import cli
+    from anynet.cli import common as cli
 
     real = importlib.util.find_spec
     gone = {"matplotlib", "fastapi"}
@@ -371,13 +371,13 @@ def test_threads_option_sets_the_thread_pools(monkeypatch, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "train", fake_train)
-    monkeypatch.setattr(cli, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
+    monkeypatch.setattr(cli.common, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
     assert main(["train", "--no-save", "--threads", "1", "--backend", "numpy"]) == 130
     assert seen and all(n == 1 for n in seen[0].values()), seen
 
 
 def test_auto_threads(monkeypatch):
-    from anynet import cli
+    from anynet.cli import threads as cli
 
     for var in cli.THREAD_VARIABLES:
         monkeypatch.delenv(var, raising=False)

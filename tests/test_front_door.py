@@ -33,7 +33,7 @@ def test_readme_names_what_a_newcomer_needs():
 
 def test_one_accuracy_figure_for_the_default_run():
     """The default `anynet train` is quoted with one figure wherever it is quoted."""
-    from anynet.cli import EPILOG
+    from anynet.cli.entry import EPILOG
 
     texts = [README, (ROOT / "docs" / "index.md").read_text(encoding="utf-8"), EPILOG]
     figures = {m for t in texts for m in re.findall(r"defaults?\)?[^\n|]*?\| (9\d\.\d+)%", t)}

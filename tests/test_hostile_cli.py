@@ -40,11 +40,11 @@ def no_server(monkeypatch):
 @pytest.fixture
 def no_training(monkeypatch):
     """``anynet train`` must fail before it loads data or trains."""
-    import anynet.cli
+    import anynet.cli.common
     import anynet.training
 
     monkeypatch.setattr(anynet.training, "train", lambda **kw: pytest.fail("training started"))
-    monkeypatch.setattr(anynet.cli, "_load_dataset", lambda *a: pytest.fail("data loaded"))
+    monkeypatch.setattr(anynet.cli.common, "_load_dataset", lambda *a: pytest.fail("data loaded"))
 
 
 def _error(capsys, expected, status_line=True):
@@ -131,12 +131,12 @@ def test_train_default_out_that_cannot_be_created(capsys, tmp_path, monkeypatch,
 def test_train_out_checks_pass_for_a_writable_place(capsys, tmp_path, monkeypatch):
     """A writable --out gets past the checks (to loading data, interrupted here), leaving no
     file behind; --no-save skips them."""
-    import anynet.cli
+    import anynet.cli.common
 
     def interrupt(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(anynet.cli, "_load_dataset", interrupt)
+    monkeypatch.setattr(anynet.cli.common, "_load_dataset", interrupt)
     assert main(["train", "--backend", "numpy", "--out", str(tmp_path / "m.safetensors")]) == 130
     assert main(["train", "--backend", "numpy", "--no-save", "--out", str(tmp_path / "nope" / "m")]) == 130
     assert list(tmp_path.iterdir()) == []
@@ -230,12 +230,12 @@ def test_train_out_refuses_what_is_not_a_regular_file(capsys, tmp_path, no_train
 
 
 def test_train_out_refuses_a_file_that_is_not_a_model_without_force(capsys, tmp_path, monkeypatch):
-    import anynet.cli
+    import anynet.cli.common
 
     def interrupt(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(anynet.cli, "_load_dataset", interrupt)
+    monkeypatch.setattr(anynet.cli.common, "_load_dataset", interrupt)
     png = tmp_path / "digit.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     assert main(["train", "--backend", "numpy", "--out", str(png)]) == 1
@@ -246,12 +246,12 @@ def test_train_out_refuses_a_file_that_is_not_a_model_without_force(capsys, tmp_
 
 
 def test_train_out_replaces_a_model_or_an_empty_file(capsys, tmp_path, model, monkeypatch):
-    import anynet.cli
+    import anynet.cli.common
 
     def interrupt(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(anynet.cli, "_load_dataset", interrupt)
+    monkeypatch.setattr(anynet.cli.common, "_load_dataset", interrupt)
     empty = tmp_path / "empty.safetensors"
     empty.touch()
     for out in (model, empty):
@@ -309,13 +309,13 @@ def test_train_distributed_errors_are_reported_cleanly(capsys, monkeypatch):
 
 def _train_failing_with(capsys, monkeypatch, error):
     """The error line of ``anynet train`` when training raises ``error``."""
-    import anynet.cli
+    import anynet.cli.common
     import anynet.training
 
     def fail(**kwargs):
         raise error
 
     monkeypatch.setattr(anynet.training, "train", fail)
-    monkeypatch.setattr(anynet.cli, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
+    monkeypatch.setattr(anynet.cli.common, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
     assert main(["train", "--backend", "numpy", "--no-save"]) == 1
     return _error(capsys, "")

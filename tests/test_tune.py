@@ -13,15 +13,9 @@ import pytest
 import anynet
 from anynet import tune
 from anynet.cli import main
+from anynet.cli.sweep import add_sweep_arguments, parse_space, run_sweep_command
 from anynet.training.callbacks import Callback
-from anynet.tune import (
-    SweepError,
-    _local_configs,
-    add_sweep_arguments,
-    parse_space,
-    run_sweep_command,
-    sweep,
-)
+from anynet.tune import SweepError, _local_configs, sweep
 
 
 def _data(n=400):
