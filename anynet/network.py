@@ -243,7 +243,7 @@ class Network:
                 layer = self.layers[i]
                 grad, grads = layer.backward(tape[i], grad, need_input_grad=i > first)
                 updates.extend(
-                    (f"{i}.{name}", layer.params[name], g, name == "W") for name, g in grads.items()
+                    (f"{i}.{name}", layer.params[name], g, name in layer.decayed) for name, g in grads.items()
                 )
         return updates
 

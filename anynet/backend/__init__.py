@@ -19,7 +19,7 @@ leaks on a CPU-only machine); any other installed Array API library by module na
 (the host backend); ``"auto"`` (CuPy when a CUDA device is usable, else the host backend).
 """
 
-from .base import Array, Backend, BackendError, HostRandom, Shape
+from .base import Array, Backend, BackendError, HostRandom, RandomSource, Shape
 from .registry import (
     ALIASES,
     KNOWN,
@@ -41,6 +41,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "HostRandom",
+    "RandomSource",
     "Shape",
     "available_backends",
     "backend_of",

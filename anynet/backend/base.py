@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-__all__ = ["Array", "Backend", "BackendError", "HostRandom", "RandomSource", "Shape"]
+__all__ = ["Array", "Backend", "BackendError", "HostRandom", "RandomSource", "Shape", "host_copy"]
 
 Array = Any  # an array of the backend's library (the standard has no common type)
 Shape = tuple[int, ...]
@@ -37,6 +37,28 @@ class RandomSource(Protocol):
     def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array: ...
 
     def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array: ...
+
+
+def host_copy(a: Any) -> np.ndarray:
+    """An array of any library (or nested lists) as host NumPy data: the backend class that
+    handles it (every subclass of :class:`Backend` loaded, test doubles included) brings it
+    home; anything else goes through DLPack or ``numpy.asarray``."""
+    if isinstance(a, np.ndarray):
+        return a
+    for cls in _backend_classes(Backend):
+        if cls.library and cls.handles(a):
+            return cls.array_to_host(a)
+    if hasattr(a, "__dlpack__"):
+        return Backend.array_to_host(a)
+    return np.asarray(a)
+
+
+def _backend_classes(root: type[Backend]) -> list[type[Backend]]:
+    """The subclasses of ``root``, most derived first."""
+    found: list[type[Backend]] = []
+    for sub in root.__subclasses__():
+        found += [*_backend_classes(sub), sub]
+    return found
 
 
 class HostRandom:
@@ -86,6 +108,13 @@ class Backend:
     install_hint: ClassVar[str] = ""
     #: arrays live in host memory, where reading their values back costs no device sync
     on_host: ClassVar[bool] = False
+
+    @classmethod
+    def create(cls, device: str | None = None) -> Backend:
+        """The backend on ``device`` (a spec's part after the colon; ``None``: the library's
+        default), or a :class:`BackendError` saying why there is none. Each library's class
+        implements it; :func:`~anynet.backend.get_backend` calls it."""
+        raise BackendError(f"{cls.__name__} cannot be created by name")
 
     def __init__(self, xp: Any, device: Any, module: Any, name: str | None = None):
         self.xp, self.device, self.module = xp, device, module
@@ -191,9 +220,7 @@ class Backend:
         if isinstance(dtype, str):
             dtype = self.float_dtype(dtype)
         if not self.owns(a):
-            from .registry import to_numpy
-
-            a = self.from_host(to_numpy(a))
+            a = self.from_host(host_copy(a))
         with self.activate():
             return self.make_array(a, dtype)
 
@@ -206,7 +233,12 @@ class Backend:
         return self.xp.asarray(a, dtype=dtype, device=self.device)
 
     def to_host(self, a: Array) -> np.ndarray:
-        """A host NumPy copy (or view) of an array of this backend (through DLPack)."""
+        """A host NumPy copy (or view) of an array of this backend."""
+        return self.array_to_host(a)
+
+    @staticmethod
+    def array_to_host(a: Any) -> np.ndarray:
+        """How an array of this class's library comes to the host (here: through DLPack)."""
         try:
             return np.from_dlpack(a)
         except (TypeError, RuntimeError, BufferError, AttributeError):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import numpy as np
+
 from .base import Array, Backend, BackendError, Shape
 
 __all__ = ["CupyBackend", "CupyRandom"]
@@ -116,7 +118,8 @@ class CupyBackend(Backend):
         with self.device:
             return self.xp.asarray(a, dtype=dtype)
 
-    def to_host(self, a):
+    @staticmethod
+    def array_to_host(a) -> np.ndarray:
         return a.get()
 
     def zeros(self, shape: Shape, dtype=None) -> Array:
@@ -128,7 +131,7 @@ class CupyBackend(Backend):
 
     @classmethod
     def handles(cls, a: Any) -> bool:
-        return isinstance(a, cls.import_module().ndarray)
+        return type(a).__module__.startswith("cupy") and isinstance(a, cls.import_module().ndarray)
 
 
 class CupyRandom:

@@ -23,7 +23,7 @@ class GenericBackend(Backend):
     """The generic Array API backend for library ``module`` (no overrides)."""
 
     @classmethod
-    def create(cls, name: str, device: str | None) -> GenericBackend:
+    def for_library(cls, name: str, device: str | None) -> GenericBackend:
         """The backend for the library importable as ``name``, on ``device`` (default: the
         library's default device)."""
         module = _import_compliant(name)

@@ -45,7 +45,8 @@ class NumpyBackend(Backend):
     def make_array(self, a, dtype) -> Array:
         return np.asarray(a, dtype=dtype)
 
-    def to_host(self, a) -> np.ndarray:
+    @staticmethod
+    def array_to_host(a) -> np.ndarray:
         return np.asarray(a)
 
     def scratch_like(self, param):

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Backend, BackendError
+from .base import Backend, BackendError, host_copy
 from .cupy import CupyBackend
 from .generic import INSTALL_HINTS, GenericBackend
 from .numpy import NumpyBackend
@@ -42,7 +42,7 @@ def register_backend(cls: type[Backend]) -> type[Backend]:
     subclass with a ``create(device)`` classmethod whose ``handles(array)`` tells its arrays
     (for :func:`backend_of`). Meant for test doubles: a registered backend is never listed by
     :func:`available_backends` nor picked by ``"auto"``, and it cannot replace a known one."""
-    if not (isinstance(cls, type) and issubclass(cls, Backend) and hasattr(cls, "create")):
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise TypeError(f"register_backend takes a Backend subclass with create(device), not {cls!r}")
     name = cls.library
     if not name.isidentifier() or name in (*KNOWN, *ALIASES, "auto"):
@@ -55,9 +55,9 @@ def register_backend(cls: type[Backend]) -> type[Backend]:
 def _create(name: str, device: str | None) -> Backend:
     cls = _CLASSES.get(name)
     if cls is None:
-        return GenericBackend.create(name, device)
+        return GenericBackend.for_library(name, device)
     try:
-        return cls.create(device)  # type: ignore[attr-defined]
+        return cls.create(device)
     except ImportError as exc:
         raise BackendError(
             f"backend {name!r} is not installed ({exc}); install it with: {cls.install_hint}"
@@ -184,14 +184,9 @@ def _with_device(cls: type[Backend], a: Any) -> Backend:
     return type(backend)(twin.xp, a.device, twin.module)
 
 
-def to_numpy(a: Any) -> np.ndarray:
-    """Any supported array (NumPy, CuPy, PyTorch, array-api-strict, ...) or nested list as host
-    NumPy data."""
-    if isinstance(a, np.ndarray):
-        return a
-    if hasattr(a, "__array_namespace__") or type(a).__module__.split(".")[0] in _CLASSES:
-        return backend_of(a).to_host(a)
-    return np.asarray(a)
+#: any supported array (NumPy, CuPy, PyTorch, array-api-strict, ...) or nested list as host
+#: NumPy data (the backend class that handles the array brings it home)
+to_numpy = host_copy
 
 
 def install_hint(name: str) -> str:

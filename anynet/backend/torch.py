@@ -69,7 +69,8 @@ class TorchBackend(Backend):
         # torch refuses to wrap read-only memory (np.frombuffer, mmap)
         return a.copy() if isinstance(a, np.ndarray) and not a.flags.writeable else a
 
-    def to_host(self, a) -> np.ndarray:
+    @staticmethod
+    def array_to_host(a) -> np.ndarray:
         return a.detach().cpu().numpy()
 
     def random(self, seed: int | None = None) -> TorchRandom:

@@ -126,7 +126,7 @@ class DataParallel:
             return net.backend.random(value) if mode == "device" else HostRandom(net.backend, value)
 
         for i, layer in enumerate(net.layers):
-            if getattr(layer, "random", None) is not None:
+            if layer.draws_random:
                 layer.random = source(1 + i)
         return source(0)
 

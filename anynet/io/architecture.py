@@ -4,8 +4,8 @@ Before anything is built, :func:`check_architecture` checks a file's ``config``:
 kinds (``anynet.layers.LAYERS``), each layer's config against its class's constructor
 (parameter names and annotated types, finite numbers), per-sample shapes of at most
 :data:`MAX_FEATURES` values, at most :data:`MAX_LAYERS` layers and :data:`MAX_PARAMETERS`
-parameters in all, counted from the shapes each layer's ``init_params`` declares (drawn from a
-generator that allocates nothing). It returns the tensors such a network holds, with their
+parameters in all, counted from the shapes each layer declares (``param_shapes`` and
+``buffer_shapes``: nothing is allocated). It returns the tensors such a network holds, with their
 shapes, so that the file's tensors can be matched against them before any is read.
 """
 
@@ -18,10 +18,6 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
-
-from ..backend import get_backend
 from ..layers import LAYERS
 from ..losses import get_loss
 from .untrusted import finite, hint_name, matches, short
@@ -137,68 +133,13 @@ def _layer(i: int, entry, fail):
 def _parameter_shapes(
     layer: Any, shape: tuple, budget: int, name: str, fail: Fail
 ) -> dict[str, tuple[int, ...]]:
-    """The parameters ``layer.init_params`` declares for ``shape``, drawn from a generator that
-    allocates nothing and refuses a draw beyond ``budget``, and the buffers it keeps."""
-    backend = get_backend("cpu")
-    layer.backend, layer.xp, layer.dtype = backend, backend.xp, backend.float_dtype("float32")
+    """The parameters and buffers ``layer`` declares for inputs of ``shape``
+    (``param_shapes``, ``buffer_shapes``: nothing is allocated), within ``budget`` values."""
     try:
-        params = layer.init_params(_ShapeProbe(budget))
-        buffers = layer.init_buffers() if hasattr(layer, "init_buffers") else {}
-        shapes = {k: tuple(np.shape(p)) for k, p in [*params.items(), *buffers.items()]}
-    except _OverBudget:
-        shapes, budget = {}, -1
+        shapes = {**layer.param_shapes(shape), **layer.buffer_shapes(shape)}
+        shapes = {k: tuple(operator.index(d) for d in s) for k, s in shapes.items()}
     except Exception as exc:
         raise fail(f"{name} cannot make its parameters for inputs of shape {shape}: {exc}") from None
     if sum(math.prod(s) for s in shapes.values()) > budget:
         raise fail(f"more than {MAX_PARAMETERS:,} parameters (at {name}; anynet.io.MAX_PARAMETERS)")
     return shapes
-
-
-class _OverBudget(Exception):
-    pass
-
-
-class _ShapeProbe:
-    """Stands in for ``numpy.random.Generator`` in ``init_params``: a draw of ``size`` values
-    is a writable zero-stride view of that shape (nothing allocated), after checking the budget."""
-
-    #: where each sampling method takes ``size`` when it is given positionally
-    _SIZE_AT: typing.ClassVar[dict[str, int]] = {
-        "normal": 2,
-        "uniform": 2,
-        "integers": 2,
-        "laplace": 2,
-        "lognormal": 2,
-        "gamma": 2,
-        "beta": 2,
-        "binomial": 2,
-        "standard_normal": 0,
-        "random": 0,
-        "standard_exponential": 0,
-        "standard_cauchy": 0,
-        "exponential": 1,
-        "poisson": 1,
-        "standard_t": 1,
-        "choice": 1,
-    }
-
-    def __init__(self, budget: int):
-        self.budget, self._rng = budget, np.random.default_rng(0)
-
-    def __getattr__(self, name):
-        method, at = getattr(self._rng, name), self._SIZE_AT.get(name)
-        if at is None:
-            return method
-
-        def draw(*args, **kwargs):
-            size = kwargs.pop("size", args[at] if len(args) > at else None)
-            value = method(*args[:at], **kwargs)
-            if size is None:
-                return value
-            shape = tuple(int(d) for d in np.atleast_1d(size))
-            self.budget -= math.prod(shape)
-            if self.budget < 0:
-                raise _OverBudget
-            return as_strided(np.array(value), shape, (0,) * len(shape), writeable=True)
-
-        return draw

@@ -99,6 +99,13 @@ class Conv2D(Layer):
             raise ValueError(f"a {k}x{k} kernel does not fit inputs of {h}x{w} with padding {p}")
         return (self.filters, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
 
+    decayed = frozenset({"W"})
+
+    def param_shapes(self, input_shape):
+        k, f = self.kernel_size, self.filters
+        weights = {"W": (f, input_shape[0], k, k)}
+        return {**weights, "b": (f,)} if self.use_bias else weights
+
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         assert self.input_shape is not None
         c, k, f = self.input_shape[0], self.kernel_size, self.filters

@@ -46,6 +46,12 @@ class Dense(Layer):
             )
         return (self.units,)
 
+    decayed = frozenset({"W"})
+
+    def param_shapes(self, input_shape):
+        weights = {"W": (input_shape[0], self.units)}
+        return {**weights, "b": (self.units,)} if self.use_bias else weights
+
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         assert self.input_shape is not None
         fan_in, fan_out = self.input_shape[0], self.units

@@ -64,6 +64,12 @@ class BatchNorm(Layer):
         assert self.input_shape is not None
         return self.input_shape[0]
 
+    def param_shapes(self, input_shape):
+        return {"gamma": (input_shape[0],), "beta": (input_shape[0],)}
+
+    def buffer_shapes(self, input_shape):
+        return {"mean": (input_shape[0],), "var": (input_shape[0],)}
+
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {"gamma": np.ones(self._features()), "beta": np.zeros(self._features())}
 

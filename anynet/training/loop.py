@@ -460,7 +460,7 @@ def _epoch_random(run: _Run) -> None:
         set_random_state(run.stream, mine.get("stream"))
         for i, layer in enumerate(run.net.layers):
             if str(i) in mine.get("layers", {}):
-                set_random_state(getattr(layer, "random", None), mine["layers"][str(i)])
+                set_random_state(layer.random, mine["layers"][str(i)])
 
 
 def _rank_random(run: _Run, pending: dict) -> dict | None:
@@ -581,9 +581,9 @@ def _random_positions(run: _Run) -> dict:
     return {
         "stream": get_random_state(run.stream),
         "layers": {
-            str(i): get_random_state(getattr(layer, "random", None))
+            str(i): get_random_state(layer.random)
             for i, layer in enumerate(run.net.layers)
-            if getattr(layer, "random", None) is not None
+            if layer.draws_random
         },
     }
 

@@ -56,7 +56,7 @@ def _source(backend: Backend, seed: int, mode: str) -> Any:
 def epoch_random(net, seed: int, epoch: int, mode: str) -> Any:
     """Seed every random layer of ``net`` for ``epoch``; returns the shuffle/augment source."""
     for i, layer in enumerate(net.layers):
-        if getattr(layer, "random", None) is not None:
+        if layer.draws_random:
             layer.random = _source(net.backend, derive_seed(seed, epoch, 1 + i), mode)
     return _source(net.backend, derive_seed(seed, epoch, 0), mode)
 
