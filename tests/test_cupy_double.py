@@ -374,3 +374,89 @@ def test_scikit_learn_estimator_on_device_1():
     clf = MLPClassifier(hidden_layer_sizes=(8,), epochs=2, backend="cupy_double:1")
     clf.fit(x.reshape(len(x), -1), y)
     assert clf.score(x.reshape(len(x), -1), y) >= 0.0 and w.kernels[0] == 0, w.kernels
+
+
+# ---------------------------------------------------------------------- ElementwiseKernel
+
+
+def _f32(*values):
+    return cp.asarray(np.array(values, dtype=np.float32))
+
+
+def test_elementwise_kernel_evaluates_c_by_hand_computed_examples():
+    """Results worked out by hand, so that a translator bug cannot hide a kernel bug."""
+    k = cp.ElementwiseKernel(
+        "T x, T y", "T z", "T t = x * y; z = t + (T)1 - y / 2", "k", options=("--fmad=false",)
+    )
+    z = k(_f32(1, 2, 3), _f32(4, 5, 6))  # t = 4, 10, 18; z = t + 1 - y/2
+    assert z.dtype == np.float32 and z.get().tolist() == [3.0, 8.5, 16.0]
+    # C's integer division truncates towards zero (Python's // floors); 2.0 is a double
+    k = cp.ElementwiseKernel("int32 a", "int32 b, float64 c", "b = a / 2 * 2; c = a / 2.0 * 2", "k")
+    b, c = k(cp.asarray(np.array([-3, 3, 4], dtype=np.int32)))
+    assert b.dtype == np.int32 and b.get().tolist() == [-2, 2, 4] and c.get().tolist() == [-3.0, 3.0, 4.0]
+    # compound assignment into given outputs, in place; fabs, max, sqrt
+    k = cp.ElementwiseKernel("T x", "T y, T w", "y += fabs(x); w = max(x, (T)0) * sqrt(fabs(x))", "k")
+    x, y, w = cp.asarray(np.array([-4.0, 9.0])), cp.ones(2), cp.zeros(2)
+    out = k(x, y, w)
+    assert out[0] is y and out[1] is w
+    assert y.get().tolist() == [5.0, 10.0] and w.get().tolist() == [0.0, 27.0]
+
+
+def test_elementwise_kernel_computes_in_cs_types():
+    """``x * 0.1`` is a double product rounded to float once; ``x * 0.1f`` a float product.
+    For x = 13: 13 * 0.1 = 1.3 -> float 1.29999995; 13 * float(0.1) = 13 * 0.100000001490116
+    = 1.30000001937, nearer the float 1.30000007 than 1.29999995."""
+    k = cp.ElementwiseKernel("float32 x", "float32 d, float32 f", "d = x * 0.1; f = x * 0.1f", "k")
+    d, f = k(_f32(13))
+    assert d.get()[0] == np.float32(1.3) and f.get()[0] == np.nextafter(np.float32(1.3), np.float32(2))
+
+
+def test_elementwise_kernel_runs_once_on_the_current_device():
+    k = cp.ElementwiseKernel("T x, T s", "T y", "y = x * s", "scale")
+    with cp.cuda.Device(1):
+        x, nothing = _f32(1, 2), cp.zeros(0, dtype=np.float32)
+        w = cp.watch()
+        y = k(x, 3.0)  # the scalar takes T: float
+        assert w.kernels == [0, 1]
+        assert k(nothing, 2.0).shape == (0,) and w.kernels == [0, 1]  # an empty loop: no launch
+        assert y.device.id == 1 and y.dtype == np.float32 and y.get().tolist() == [3.0, 6.0]
+    with pytest.raises(ValueError, match="Peer access is unavailable"):
+        k(x, 2.0)
+    with pytest.raises(TypeError, match=UNSUPPORTED):
+        k(np.ones(2, np.float32), 2.0)
+
+
+def test_elementwise_kernel_refuses_what_cupy_refuses():
+    k = cp.ElementwiseKernel("T x", "T y", "y = x + x", "k")
+    with pytest.raises(TypeError, match="Type is mismatched"):
+        k(_f32(1), cp.zeros(1))  # float32 in, float64 out
+    with pytest.raises(ValueError, match="Out shape is mismatched"):
+        k(_f32(1, 2), cp.zeros(1, dtype=np.float32))
+    with pytest.raises(TypeError, match="Wrong number of arguments"):
+        k()
+    with pytest.raises(ValueError, match="Invalid kernel name"):
+        cp.ElementwiseKernel("T x", "T y", "y = x", "bad name")
+    for body in ("x = y", "y = undeclared", "T y = x"):  # an input is const; names must exist once
+        with pytest.raises(cp.cuda.compiler.CompileException):
+            cp.ElementwiseKernel("T x", "T y", body, "k")(_f32(1))
+
+
+def test_elementwise_kernel_refuses_what_the_double_cannot_model():
+    """C beyond the translator's subset, an FMA NVRTC may form, fast math, aliased arguments:
+    refused, the outputs untouched."""
+    x, y = _f32(1, 2), _f32(5, 5)
+    for body in ("y = x > 0 ? x : 0", "y = exp(x)", "y = x % 2", "if (x) y = x"):
+        with pytest.raises(NotImplementedError):
+            cp.ElementwiseKernel("T x", "T y", body, "k")(x, y)
+    fma = cp.ElementwiseKernel("T x", "T y", "T p = x * x; y += p", "k")
+    with pytest.raises(NotImplementedError, match="fmad=false"):
+        fma(x, y)
+    fast = cp.ElementwiseKernel("T x", "T y", "y = x", "k", options=("--use_fast_math",))
+    with pytest.raises(NotImplementedError, match="use_fast_math"):
+        fast(x, y)
+    with pytest.raises(NotImplementedError, match="shares memory"):
+        cp.ElementwiseKernel("T x", "T y", "y = x + x", "k")(y, y)
+    assert y.get().tolist() == [5.0, 5.0]
+    fused = cp.ElementwiseKernel("T x", "T y", "y = y + x * x", "k", options=("--fmad=false",))
+    assert fused(x, y).get().tolist() == [6.0, 9.0]
+

@@ -18,6 +18,9 @@ it holds to, as CuPy 13/14 do:
   ``bool()``/``item()``/``tolist()``, boolean-mask get and set, data-dependent shapes such as
   ``nonzero`` or one-argument ``where``): ``w = watch(); ...; w.syncs``.
 - dtypes are NumPy's, as in CuPy.
+- :class:`ElementwiseKernel` runs a kernel's CUDA C ``operation`` by translating it (a small
+  subset of C, evaluated with C's types and one rounding per operation, as NVRTC compiles it with
+  ``--fmad=false``), writing outputs in place, one operation per launch (see :mod:`._kernel`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from . import random as random
 from ._core import UFUNCS, call, ndarray, ufunc
 from ._core import Watch as Watch
 from ._core import watch as watch
+from ._kernel import ElementwiseKernel as ElementwiseKernel
 from ._namespace import functions
 
 __version__ = "14.0.0+double"

@@ -14,6 +14,8 @@ __all__ = [
     "Device",
     "MemoryPointer",
     "Stream",
+    "compiler",
+    "curand",
     "get_current_stream",
     "get_device_id",
     "is_available",
@@ -194,3 +196,30 @@ class MemoryPointer:
 
     def __int__(self) -> int:
         return self.ptr
+
+
+class _Curand:
+    """``cupy.cuda.curand``: the generator methods ``RandomState(seed, method)`` takes."""
+
+    CURAND_RNG_PSEUDO_DEFAULT = 100
+    CURAND_RNG_PSEUDO_XORWOW = 101
+    CURAND_RNG_PSEUDO_MRG32K3A = 121
+    CURAND_RNG_PSEUDO_MTGP32 = 141
+    CURAND_RNG_PSEUDO_MT19937 = 142
+    CURAND_RNG_PSEUDO_PHILOX4_32_10 = 161
+
+
+curand = _Curand()
+
+
+class CompileException(Exception):
+    """``cupy.cuda.compiler.CompileException``: a kernel is not valid CUDA C."""
+
+
+class _Compiler:
+    """``cupy.cuda.compiler``: the error an invalid kernel raises."""
+
+    CompileException = CompileException
+
+
+compiler = _Compiler()

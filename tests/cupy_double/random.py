@@ -1,7 +1,8 @@
 """``cupy.random`` of the double: :class:`RandomState` as CuPy's, without ``get_state`` or
 ``set_state`` (CuPy's cuRAND generators have neither).
 
-Numbers come from NumPy's PCG64 drawn *in the requested dtype* (cuRAND draws float32 natively),
+Numbers come from NumPy's PCG64 (whatever cuRAND ``method`` is asked for: the double models
+no generator's numbers) drawn *in the requested dtype* (cuRAND draws float32 natively),
 and every draw is logged with its dtype (``log.draws``), so a float64 draw cast down shows. A
 generator belongs to the device that was current when it was made, as a cuRAND generator does.
 """
@@ -62,8 +63,11 @@ class RandomState:
     """CuPy's ``RandomState(seed)`` on the current device."""
 
     def __init__(self, seed: Any = None, method: Any = None):
+        methods = {v for k, v in vars(type(cuda.curand)).items() if k.startswith("CURAND_RNG_")}
+        if method is not None and method not in methods:
+            raise RuntimeError(f"CURAND_STATUS_TYPE_ERROR: no generator method {method!r}")
         self._dev = cuda.get_device_id()
-        self.method = method
+        self.method = cuda.curand.CURAND_RNG_PSEUDO_DEFAULT if method is None else method
         self.seed(seed)
 
     def seed(self, seed: Any = None) -> None:
