@@ -460,3 +460,22 @@ def test_elementwise_kernel_refuses_what_the_double_cannot_model():
     fused = cp.ElementwiseKernel("T x", "T y", "y = y + x * x", "k", options=("--fmad=false",))
     assert fused(x, y).get().tolist() == [6.0, 9.0]
 
+
+def test_one_adam_step_launches_one_kernel_per_parameter():
+    """The fused update: one launch per parameter (the generic path makes ~12), none of them
+    a sync."""
+    backend = get_backend("cupy_double")
+    net = anynet.mlp((32, 16), num_classes=4, backend=backend, seed=0, input_shape=(10,))
+    optimizer = anynet.Adam(lr=1e-3).bind(backend)
+    params = net.parameters()
+    grads = [backend.asarray(np.full(p.shape, 0.01), dtype="float32") for _, _, p in params]
+    updates = [(f"{i}.{name}", p, g, True) for (i, name, p), g in zip(params, grads)]
+    optimizer.step(updates)  # the first step makes the moments
+    w = cp.watch()
+    optimizer.step(updates)
+    assert len(params) == 6 and w.kernels == [len(params), 0] and w.syncs == []
+    w = cp.watch()
+    for name, p, g, _ in updates:
+        state = optimizer.state[name]
+        backend.reference().adam_update(p, g, state["m"], state["v"], None, 0.9, 0.999, 1e-3, 1e-8)
+    assert w.kernels[0] > 6 * len(params)

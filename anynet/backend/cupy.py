@@ -1,8 +1,14 @@
 """CuPy on a CUDA GPU: arrays made inside the device's context, CuPy's own generator (so
-shuffles, dropout masks and noise never cross the bus), and the GPUs' names for ``anynet info``."""
+shuffles, dropout masks and noise never cross the bus), a fused Adam kernel, and the GPUs'
+names for ``anynet info``.
+
+Batch normalisation stays generic: CuPy 14 dropped cuDNN (``cupy.cuda.cudnn``, ``cupyx.cudnn``)
+and has no other public fused batch norm (see docs/backends.md).
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -129,9 +135,36 @@ class CupyBackend(Backend):
     def random(self, seed: int | None = None) -> CupyRandom:
         return CupyRandom(self, seed)
 
+    # ------------------------------------------------------------------ hot kernels
+    @functools.cached_property
+    def _adam_kernel(self) -> Any:
+        """One elementwise kernel for the whole Adam update (compiled by CuPy at its first call,
+        per device and dtype). ``--fmad=false``: no multiply-add is fused, so every operation is
+        rounded as the generic reference's separate kernels round it."""
+        return self.module.ElementwiseKernel(*_ADAM_UPDATE, options=("--fmad=false",))
+
+    def adam_update(self, param, grad, m, v, scratch, beta1, beta2, step_size, eps) -> None:
+        """The reference's update, operation for operation, in one pass over each parameter
+        (one launch instead of about a dozen); needs no scratch buffer."""
+        self._adam_kernel(grad, beta1, 1.0 - beta1, beta2, 1.0 - beta2, step_size, eps, param, m, v)
+
     @classmethod
     def handles(cls, a: Any) -> bool:
         return type(a).__module__.startswith("cupy") and isinstance(a, cls.import_module().ndarray)
+
+
+#: ``ElementwiseKernel`` arguments for :meth:`CupyBackend.adam_update`: the generic reference's
+#: operations in its order (``Backend.adam_update``), scalars cast to the parameter's type
+_ADAM_UPDATE = (
+    "T grad, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T eps",
+    "T param, T m, T v",
+    """
+    m = m * beta1 + one_minus_beta1 * grad;
+    v = v * beta2 + (grad * grad) * one_minus_beta2;
+    param = param - (m / (sqrt(v) + eps)) * step_size;
+    """,
+    "anynet_adam_update",
+)
 
 
 class CupyRandom:
