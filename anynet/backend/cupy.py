@@ -1,6 +1,6 @@
 """CuPy on a CUDA GPU: arrays made inside the device's context, CuPy's own generator (so
-shuffles, dropout masks and noise never cross the bus), a fused Adam kernel, and the GPUs'
-names for ``anynet info``.
+shuffles, dropout masks and noise never cross the bus; resumable, see :class:`CupyRandom`), a
+fused Adam kernel, and the GPUs' names for ``anynet info``.
 
 Batch normalisation stays generic: CuPy 14 dropped cuDNN (``cupy.cuda.cudnn``, ``cupyx.cudnn``)
 and has no other public fused batch norm (see docs/backends.md).
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import secrets
 from typing import Any
 
 import numpy as np
@@ -167,24 +168,59 @@ _ADAM_UPDATE = (
 )
 
 
+def _draw_seed(seed: int, draw: int) -> int:
+    """The 64-bit cuRAND seed of draw number ``draw`` of a source seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, draw]).generate_state(1, np.uint64)[0])
+
+
+def _counter(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < 2**64:
+        raise ValueError(f"{what} must be an integer in [0, 2**64), got {value!r}")
+    return int(value)
+
+
 class CupyRandom:
-    """CuPy's own generator on the backend's GPU."""
+    """CuPy's own generator on the backend's GPU, resumable although cuRAND generators have no
+    state to save: draw number ``k`` (``permutation``, ``uniform`` or ``normal``) comes from the
+    generator seeded afresh with a seed derived from ``(seed, k)``, so the position is just
+    ``(seed, k)`` (``get_state``/``set_state``, for checkpoints). Seeding is host work
+    (Philox4x32-10 keeps its state in the seed and offset): numbers are still drawn on the
+    device, in the requested dtype, with no host sync.
+    """
 
     def __init__(self, backend: CupyBackend, seed: int | None):
         self.backend = backend
+        self.seed = secrets.randbits(64) if seed is None else _counter(seed, "seed")
+        self.draws = 0
+        philox = backend.module.cuda.curand.CURAND_RNG_PSEUDO_PHILOX4_32_10
         with backend.device:
-            self.generator = backend.module.random.RandomState(seed)
+            self.generator = backend.module.random.RandomState(self.seed, method=philox)
+
+    def get_state(self) -> dict:
+        """The position: the seed and how many draws were made (JSON-able)."""
+        return {"kind": "counter", "seed": self.seed, "draws": self.draws}
+
+    def set_state(self, state: dict) -> None:
+        if not isinstance(state, dict) or state.get("kind") != "counter":
+            raise ValueError(f"not a CuPy generator position: {str(state)[:80]}")
+        self.seed, self.draws = _counter(state.get("seed"), "seed"), _counter(state.get("draws"), "draws")
+
+    def _next(self) -> Any:
+        """The generator, seeded for the next draw."""
+        self.generator.seed(_draw_seed(self.seed, self.draws))
+        self.draws += 1
+        return self.generator
 
     def permutation(self, n: int) -> Array:
         with self.backend.device:
             # a Python int: CuPy takes anything else (a NumPy integer too) for an array to shuffle
-            return self.generator.permutation(int(n)).astype(self.backend.module.int64, copy=False)
+            return self._next().permutation(int(n)).astype(self.backend.module.int64, copy=False)
 
     def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array:
         """Drawn in ``dtype`` (cuRAND draws float32 natively: no float64 draw and cast)."""
         with self.backend.device:
-            return self.generator.uniform(low, high, size=shape, dtype=self.backend.float_dtype(dtype))
+            return self._next().uniform(low, high, size=shape, dtype=self.backend.float_dtype(dtype))
 
     def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array:
         with self.backend.device:
-            return self.generator.normal(mean, std, size=shape, dtype=self.backend.float_dtype(dtype))
+            return self._next().normal(mean, std, size=shape, dtype=self.backend.float_dtype(dtype))
