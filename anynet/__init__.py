@@ -3,7 +3,8 @@ against the Python Array API standard and run on NumPy, CuPy, PyTorch or any com
 
 from ._version import __version__
 from .backend import Backend, BackendError, available_backends, backend_of, get_backend, to_numpy
-from .io import ModelFileError, load_model, save_model
+from .config import TrainConfig
+from .io import ModelFileError, save_model
 from .layers import (
     AveragePool2D,
     BatchNorm,
@@ -21,9 +22,10 @@ from .layers import (
 )
 from .losses import MeanSquaredError, SoftmaxCrossEntropy, SoftmaxHalfSquaredError
 from .models import cnn, mlp
-from .network import Network
+from .network import Network, load_model
 from .optimizers import SGD, Adam, AdamW, GradientDescent
 from .record import ModelInfo
+from .run import TrainResult, train
 from .schedules import CosineDecay, LinearWarmup, OneCycle, StepDecay, WarmupCosine
 from .training import (
     Callback,
@@ -35,10 +37,9 @@ from .training import (
     ReduceLROnPlateau,
     TerminateOnNaN,
     TrainingDivergedError,
-    TrainResult,
+    TrainingInterrupted,
     WeightAveraging,
     lr_find,
-    train,
 )
 
 __all__ = [
@@ -79,8 +80,10 @@ __all__ = [
     "StepDecay",
     "Tanh",
     "TerminateOnNaN",
+    "TrainConfig",
     "TrainResult",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "WarmupCosine",
     "WeightAveraging",
     "__version__",

@@ -41,6 +41,8 @@ from typing import Any, Literal, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .backend import to_numpy
+
 __all__ = [
     "MAX_PIXELS",
     "STYLES",
@@ -198,8 +200,6 @@ def load_gray(source: ImageSource) -> np.ndarray:
         return _open_and_convert(source, "the file object")
     if hasattr(source, "__array__") or hasattr(source, "__dlpack__"):
         # a backend array (torch, cupy, ...): bring it to the host first
-        from anynet.backend import to_numpy
-
         return _from_array(np.asarray(to_numpy(source)))
     raise ImagePrepError(
         f"cannot read an image from {type(source).__name__}; "

@@ -3,7 +3,9 @@
 The network runs the passes: ``forward`` (inference, writes no state, safe from several threads
 at once), ``forward_train`` / ``backward`` / ``train_step`` (one optimisation step), and
 ``evaluate`` / ``predict`` / ``predict_proba``. Every input goes through the one gate in
-:mod:`anynet.inputs`. The epoch loop is :func:`anynet.training.fit`, which ``Network.fit`` runs.
+:mod:`anynet.inputs`. The epoch loop is :func:`anynet.training.fit`, which ``Network.fit`` runs;
+:func:`load_model` makes a network of a model file (checked by :mod:`anynet.io`), which
+:func:`anynet.io.save_model` wrote.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import numpy as np
 
 from .backend import Array, Backend, Shape, get_backend, to_numpy
 from .inputs import to_inputs, to_targets
+from .io.format import ModelFileError, read_model
 from .layers import Layer, layer_from_config
 from .losses import Loss, get_loss
 from .optimizers import Adam, Optimizer, Update, get_optimizer
 from .record import ModelInfo
+from .training.loop import fit
 
-__all__ = ["Network"]
+__all__ = ["Network", "load_model"]
 
 #: what ``forward_train`` keeps for ``backward``: one context per layer
 Tape = list[Any]
@@ -247,14 +251,16 @@ class Network:
                 )
         return updates
 
-    def train_step(self, xb: Array, targets: Array) -> tuple[Array, Array]:
+    def train_step(self, xb: Array, targets: Array, loss: Loss | None = None) -> tuple[Array, Array]:
         """One optimisation step on a device batch, on the backend's device; returns (loss,
-        number correct) as device scalars (never read back here)."""
+        number correct) as device scalars (never read back here). ``loss`` trains on another
+        loss than the network's own (``fit``'s class-weighted one)."""
+        loss_fn = self.loss if loss is None else loss
         with self.backend.activate():
             out, tape = self.forward_train(xb)
-            loss, ctx = self.loss.forward(out, targets)
-            self.optimizer.step(self.backward(tape, self.loss.backward(ctx)))
-            return loss, self.count_correct(out, targets)
+            value, ctx = loss_fn.forward(out, targets)
+            self.optimizer.step(self.backward(tape, loss_fn.backward(ctx)))
+            return value, self.count_correct(out, targets)
 
     def count_correct(self, out: Array, targets: Array) -> Array:
         xp = self.xp
@@ -273,8 +279,6 @@ class Network:
     # ------------------------------------------------------------------ training and inference
     def fit(self, x, y, epochs: int = 10, batch_size: int | None = 128, **options) -> dict:
         """Train; returns the history. See :func:`anynet.training.fit` for every option."""
-        from .training.loop import fit
-
         return fit(self, x, y, epochs=epochs, batch_size=batch_size, **options)
 
     def evaluate_on_device(self, x: Array, targets: Array, batch_size: int = 2048) -> dict:
@@ -315,3 +319,20 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network({len(self.layers)} layers, backend={self.backend.spec!r}, dtype={self.dtype_name!r})"
+
+
+def load_model(path: Any, backend: Any = "cpu", dtype: str | None = None) -> Network:
+    """Load a model saved by :func:`anynet.io.save_model` onto ``backend`` (any backend,
+    whatever it was trained on); ``dtype`` overrides the stored one. The file is checked first
+    (see :mod:`anynet.io.format`); every failure is a :class:`~anynet.io.ModelFileError`."""
+    backend = get_backend(backend)
+    if dtype not in (None, "float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    file = read_model(path)
+    try:
+        model = Network.from_config(file.config, backend=backend, dtype=dtype)
+    except (KeyError, ValueError, TypeError, IndexError, OverflowError) as exc:
+        raise ModelFileError(f"{file.path}: invalid architecture: {exc}") from None
+    model.set_weights(file.weights)
+    model.info = file.info
+    return model

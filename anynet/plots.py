@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .backend import to_numpy
+from .layers import Conv2D
 from .metrics import confusion_matrix
 
 __all__ = [
@@ -206,8 +207,6 @@ def save_report_plots(
 
 def _conv_layers(model) -> list[int]:
     """Indices of the model's ``Conv2D`` layers (a ``ValueError`` when there is none)."""
-    from .layers import Conv2D
-
     found = [i for i, layer in enumerate(model.layers) if isinstance(layer, Conv2D)]
     if not found or not model.built:
         raise ValueError("the model has no built Conv2D layer: plot a trained convolutional network")

@@ -1,6 +1,6 @@
 """Recognise users' images with a trained model: the code shared by the CLI and the web app.
 
-from anynet.io import load_model
+from anynet import load_model
 from anynet.predict import predict_files
 for r in predict_files(load_model("mnist.safetensors"), ["seven.png"], show_dir="seen"):
     print(r.path, r.error or r.top)
@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from . import imageprep
+from .backend import to_numpy
 
 __all__ = ["Prediction", "class_names", "predict_files", "show_image", "top_k"]
 
@@ -38,8 +39,6 @@ def _probabilities(model, images28) -> np.ndarray:
         x = x[None]
     if x.ndim != 3 or x.shape[1:] != (imageprep.FIELD, imageprep.FIELD):
         raise ValueError(f"expected images of shape (n, 28, 28) or (28, 28), got {x.shape}")
-    from .backend import to_numpy
-
     probs = model.predict_proba(x.reshape(x.shape[0], -1))
     return np.asarray(to_numpy(probs), dtype=np.float64)
 

@@ -27,7 +27,12 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError("anynet.sklearn needs scikit-learn: pip install scikit-learn") from exc
 
+from . import models
 from .backend import to_numpy
+from .config import TrainConfig
+from .models import mlp
+from .network import Network
+from .optimizers import get_optimizer
 
 __all__ = ["CNNClassifier", "MLPClassifier"]
 
@@ -45,9 +50,20 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
     def _build(self, n_features: int, n_classes: int):
         raise NotImplementedError
 
-    def _optimizer(self):
-        from .optimizers import get_optimizer
+    def _check_settings(self) -> None:
+        """The settings the estimators share with ``anynet.train``, against the same rules
+        (:class:`~anynet.config.TrainConfig`): a ValueError names the one that is off."""
+        TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            clip_norm=self.clip_norm,
+            dropout=self.dropout,
+            seed=self.random_state if isinstance(self.random_state, int) else 0,
+        ).check()
 
+    def _optimizer(self):
         return get_optimizer(
             self.optimizer,
             lr=self.lr,
@@ -73,6 +89,7 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Train from scratch (or, with ``warm_start``, on from the current weights)."""
+        self._check_settings()
         warm = self.warm_start and hasattr(self, "network_")
         X, yi = self._encode(X, y, reset=not warm, classes=getattr(self, "classes_", None) if warm else None)
         if not warm:
@@ -83,6 +100,7 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
     def partial_fit(self, X, y, classes=None):
         """One epoch on ``(X, y)``; the first call needs ``classes`` (all labels there will be),
         later ones may repeat them but not change them."""
+        self._check_settings()
         first = not hasattr(self, "network_")
         if first and classes is None:
             raise ValueError("the first call to partial_fit needs classes=[every label]")
@@ -150,8 +168,6 @@ class _AnynetClassifier(ClassifierMixin, BaseEstimator):
         saved = state.pop("_network", None)
         self.__dict__.update(state)
         if saved is not None:
-            from .network import Network
-
             net = Network.from_config(saved["config"], backend=saved["backend"])
             net.set_weights(saved["weights"])
             net.use_optimizer(self._optimizer())
@@ -201,8 +217,6 @@ class MLPClassifier(_AnynetClassifier):
         self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
 
     def _build(self, n_features, n_classes):
-        from .models import mlp
-
         return mlp(
             hidden=_hidden_sizes(self.hidden_layer_sizes),
             num_classes=n_classes,
@@ -250,8 +264,6 @@ class CNNClassifier(_AnynetClassifier):
         self.random_state, self.warm_start, self.verbose = random_state, warm_start, verbose
 
     def _build(self, n_features, n_classes):
-        from . import models
-
         builder = getattr(models, "cnn", None)
         if builder is None:
             raise NotImplementedError(

@@ -23,7 +23,6 @@ runs a sweep from the command line.
 from __future__ import annotations
 
 import csv
-import inspect
 import itertools
 import math
 import shutil
@@ -36,6 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from .config import names as settings_names
+from .io import save_model
+from .run import train
 from .training.callbacks import Callback
 
 __all__ = ["SweepError", "SweepResult", "sweep"]
@@ -95,9 +97,6 @@ class TuneReport(Callback):
 
 def _trial(config: dict, fixed: dict, report: Callable[..., None], data=None) -> None:
     """Train with ``fixed`` + ``config``; per-epoch reports, then a last one with the model."""
-    from .io import save_model
-    from .training.run import train
-
     epochs = int(fixed.get("epochs") or 3)
     kwargs = {**fixed, **_plain(config), "epochs": epochs, "verbose": 0}
     if data is not None:
@@ -177,9 +176,7 @@ def _ray_space(space: dict) -> dict:
 
 def _check_names(names, where: str) -> None:
     """Refuse names that :func:`anynet.train` does not take or that the sweep sets itself."""
-    from .training.run import train
-
-    valid = [name for name in inspect.signature(train).parameters if name not in _OWNED]
+    valid = [name for name in settings_names() if name not in _OWNED]
     for name in names:
         if name in _OWNED:
             raise ValueError(f"{where} {name!r} is set by the sweep: {_OWNED[name]}")

@@ -118,7 +118,7 @@ def peak_memory(framework: str, x, y) -> dict:
     """Peak resident memory added by one epoch of ``framework`` (run it in a fresh process)."""
     import gc
 
-    from speed import reset_peak_rss, rss_bytes
+    from memory import reset_peak_rss, rss_bytes
 
     if framework == "torch":
         import torch

@@ -108,7 +108,7 @@ def accuracy(model, images28: np.ndarray, labels: np.ndarray) -> float:
 
 def get_model(args, data):
     if args.model:
-        from anynet.io import load_model
+        from anynet import load_model
 
         return load_model(args.model), f"`{args.model}`"
     from anynet.models import mlp

@@ -62,6 +62,8 @@ import sys
 import time
 from pathlib import Path
 
+from memory import reset_peak_rss, rss_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
 MLP_SIZES = (784, 256, 128, 10)
 GD_SIZES = (784, 47, 47)
@@ -106,27 +108,6 @@ def mlp_flops(n_samples: int, sizes=MLP_SIZES) -> float:
     fwd = sum(2 * a * b for a, b in pairs)
     igrad = sum(2 * a * b for a, b in pairs[1:])
     return float(n_samples) * (2 * fwd + igrad)
-
-
-def rss_bytes() -> tuple[int, int]:
-    """(current RSS, peak RSS since the last reset) of this process, from /proc."""
-    cur = peak = 0
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                cur = int(line.split()[1]) * 1024
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) * 1024
-    return cur, peak
-
-
-def reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def openblas_info() -> dict:

@@ -246,7 +246,8 @@ def test_serve_options_reach_the_server(monkeypatch, tmp_path):
 
 
 def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
-    from anynet import cli, training
+    from anynet import cli
+    from anynet import run as anynet_run
 
     seen = {}
 
@@ -257,7 +258,7 @@ def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
         seen.update(kwargs)
         raise Stop
 
-    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(anynet_run, "train", fake_train)
     monkeypatch.setattr(cli.common, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
     with pytest.raises(Stop):
         cli.main(
@@ -362,7 +363,8 @@ def test_optional_dependencies_are_checked_before_any_work(capsys, monkeypatch, 
 def test_threads_option_sets_the_thread_pools(monkeypatch, tmp_path):
     from threadpoolctl import threadpool_info
 
-    from anynet import cli, training
+    from anynet import cli
+    from anynet import run as anynet_run
 
     seen = []
 
@@ -370,7 +372,7 @@ def test_threads_option_sets_the_thread_pools(monkeypatch, tmp_path):
         seen.append({p["internal_api"]: p["num_threads"] for p in threadpool_info()})
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(anynet_run, "train", fake_train)
     monkeypatch.setattr(cli.common, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
     assert main(["train", "--no-save", "--threads", "1", "--backend", "numpy"]) == 130
     assert seen and all(n == 1 for n in seen[0].values()), seen

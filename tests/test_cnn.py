@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import anynet
+from anynet import load_model, save_model
 from anynet.backend import to_numpy
-from anynet.io import load_model, save_model
 from anynet.layers import conv
 from anynet.models import cnn
 

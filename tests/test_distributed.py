@@ -21,7 +21,8 @@ from anynet.distributed import (
     shard_bounds,
     thread_group,
 )
-from anynet.distributed.comm import RankMismatchError, rank_backend
+from anynet.distributed.comm import RankMismatchError
+from anynet.distributed.groups import rank_backend
 from anynet.distributed.nccl import NCCLCommunicator
 from anynet.training import Callback
 from anynet.training.checkpoint import read_checkpoint

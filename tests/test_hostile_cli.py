@@ -41,9 +41,9 @@ def no_server(monkeypatch):
 def no_training(monkeypatch):
     """``anynet train`` must fail before it loads data or trains."""
     import anynet.cli.common
-    import anynet.training
+    import anynet.run
 
-    monkeypatch.setattr(anynet.training, "train", lambda **kw: pytest.fail("training started"))
+    monkeypatch.setattr(anynet.run, "train", lambda **kw: pytest.fail("training started"))
     monkeypatch.setattr(anynet.cli.common, "_load_dataset", lambda *a: pytest.fail("data loaded"))
 
 
@@ -310,12 +310,12 @@ def test_train_distributed_errors_are_reported_cleanly(capsys, monkeypatch):
 def _train_failing_with(capsys, monkeypatch, error):
     """The error line of ``anynet train`` when training raises ``error``."""
     import anynet.cli.common
-    import anynet.training
+    import anynet.run
 
     def fail(**kwargs):
         raise error
 
-    monkeypatch.setattr(anynet.training, "train", fail)
+    monkeypatch.setattr(anynet.run, "train", fail)
     monkeypatch.setattr(anynet.cli.common, "_load_dataset", lambda *a: type("D", (), {"name": "mnist"})())
     assert main(["train", "--backend", "numpy", "--no-save"]) == 1
     return _error(capsys, "")

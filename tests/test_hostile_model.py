@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet import io
-from anynet.io import ModelFileError, architecture, load_model, save_model
+from anynet import io, load_model
+from anynet.io import ModelFileError, architecture, save_model
 from anynet.io import format as model_format
 
 

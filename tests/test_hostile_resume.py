@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet.training import Callback, CheckpointError, ModelNotSavedError, read_checkpoint, train
+from anynet.run import ModelNotSavedError, train
+from anynet.training import Callback, CheckpointError, read_checkpoint
 from anynet.training.checkpoint import CHECKPOINT_FILE, tensors_digest
 
 

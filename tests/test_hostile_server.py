@@ -308,7 +308,7 @@ def test_same_origin_and_allowed_origins_are_served(model):
 
 
 def test_model_info_shows_no_absolute_paths(tmp_path, model):
-    from anynet.io import load_model, save_model
+    from anynet import load_model, save_model
 
     path = save_model(model, tmp_path / "secret-dir" / "m.safetensors")
     loaded = load_model(path)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import anynet
+from anynet import load_model
 from anynet.backend import to_numpy
-from anynet.io import ModelFileError, load_model, read_metadata, save_model
+from anynet.io import ModelFileError, read_metadata, save_model
 
 from .conftest import assert_on
 

@@ -12,13 +12,13 @@ import pytest
 
 import anynet
 from anynet.backend import to_numpy
+from anynet.run import train
 from anynet.training import (
     Callback,
     CheckpointError,
     EarlyStopping,
     ReduceLROnPlateau,
     read_checkpoint,
-    train,
 )
 from anynet.training.checkpoint import CHECKPOINT_FILE
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import anynet
-from anynet.training import Callback, TerminateOnNaN, TrainingDivergedError, train
+from anynet.run import train
+from anynet.training import Callback, TerminateOnNaN, TrainingDivergedError
 
 
 def blobs(n=120, k=3, seed=0):

@@ -136,3 +136,14 @@ def test_hidden_layer_sizes_int_and_bad_values():
         clf = MLPClassifier(hidden_layer_sizes=bad, epochs=1)  # no check before fit
         with pytest.raises(ValueError, match="hidden_layer_sizes"):
             clf.fit(x, y)
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [(dict(lr=float("inf")), "lr must be"), (dict(batch_size=0), "batch_size must be"), (dict(dropout=1.5), "dropout")],
+)
+def test_estimator_settings_follow_the_rules_of_train(bad, words):
+    """The estimators check their settings with anynet.train's rules (TrainConfig), at fit."""
+    X, y = np.random.default_rng(0).normal(size=(20, 4)), np.arange(20) % 2
+    with pytest.raises(ValueError, match=words):
+        MLPClassifier(hidden_layer_sizes=(4,), epochs=1, **bad).fit(X, y)

@@ -6,7 +6,8 @@ import pytest
 
 import anynet
 from anynet.data import Dataset, Split
-from anynet.training import MODEL_PRESETS, TrainResult, train
+from anynet.models import MODEL_PRESETS
+from anynet.run import TrainResult, train
 
 
 def _blobs(n_per_class=40, k=3, seed=0):

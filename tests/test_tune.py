@@ -168,7 +168,7 @@ def test_keyboard_interrupt_stops_a_local_sweep(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"space": {"bogus": [1, 2]}}, "'bogus' is not an anynet.train argument; valid: .*lr, .*hidden"),
+        ({"space": {"bogus": [1, 2]}}, "'bogus' is not an anynet.train argument; valid: .*hidden, .*lr"),
         ({"train": {"bogus": 1}}, "'bogus' is not an anynet.train argument"),
         ({"space": {"epochs": [1, 2]}}, "'epochs' is set by the sweep"),
         ({"space": {"lr": []}}, "lr: an empty list"),

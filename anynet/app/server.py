@@ -41,7 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from .. import imageprep
-from ..io import load_model
+from ..network import load_model
 from ..predict import class_names, top_k
 from .limits import BodyGuard, ComputeGate, header_timeout_protocol, open_image
 from .paths import NoModelError, default_model_path

@@ -15,6 +15,7 @@ bit-identical to the generic ones, batch normalisation agrees to rounding.
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import numpy as xp
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .base import Array, Backend, BackendError
@@ -31,8 +32,6 @@ class NumpyBackend(Backend):
     def create(cls, device: str | None = None) -> NumpyBackend:
         if device not in (None, "cpu"):
             raise BackendError(f"the numpy backend runs on 'cpu' only, not {device!r}")
-        from array_api_compat import numpy as xp
-
         return cls(xp, "cpu", np)
 
     @property

@@ -4,6 +4,7 @@ ones this machine can use (:func:`available_backends`)."""
 from __future__ import annotations
 
 import functools
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import numpy as np
@@ -122,8 +123,6 @@ PACKAGES = {
 
 def package_versions() -> dict[str, str | None]:
     """The installed version of every array library anynet knows (``None``: not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     found: dict[str, str | None] = {}
     for name, dists in PACKAGES.items():
         found[name] = None

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from ..backend import to_numpy
-from ..io import load_model
+from ..network import load_model
 from . import common
 from .common import _command, _model_options, _positive_int, _report, _require, _say, _split, _write_plots
 from .threads import _threads_option

@@ -7,8 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..io import load_model
-from ..network import Network
+from ..network import Network, load_model
 from ..predict import class_names, predict_files, show_image, top_k
 from . import common
 from .common import _command, _model_options, _positive_int, _say, _split

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import training
+from .. import run as one_call
 from ..app.paths import anynet_home, record_last_model
 from ..backend import Backend, get_backend
 from ..config import Setting, TrainConfig, names, setting_of
 from ..data import Dataset, dataset_info
 from ..io import MAX_PARAMETERS
-from ..training import MODEL_PRESETS, ModelNotSavedError, TrainResult
+from ..models import MODEL_PRESETS
+from ..run import ModelNotSavedError, TrainResult
 from . import common
 from .common import _backend_help, _command, _report, _require, _say, _write_plots
 from .outfile import _check_out, _out_path
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = common._load_dataset(args.dataset, args.data_dir, args.quiet)
     out = None if args.no_save else _out_path(args, dataset.name)
     try:
-        result = training.train(**_train_options(args, backend, dataset, out))
+        result = one_call.train(**_train_options(args, backend, dataset, out))
     except ModelNotSavedError as exc:  # a full disk at the end: the model kept elsewhere is the last
         if exc.saved_to is not None:
             record_last_model(exc.saved_to)

@@ -33,6 +33,8 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from ..backend import backend_of
+
 __all__ = ["Augmenter"]
 
 
@@ -190,8 +192,6 @@ def _random_source(x, rng, xp, dev):
     """``rng`` as a random source of ``x``'s backend (an int seeds a new one); refuses a
     source of another backend or device."""
     if isinstance(rng, (int, np.integer)):
-        from ..backend import backend_of
-
         return backend_of(x).random(int(rng))
     owner = getattr(rng, "backend", None)
     if owner is not None and (owner.xp is not xp or owner.device != dev):

@@ -36,11 +36,16 @@ where anynet looked and the flag or variable to use; a failed download leaves no
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 import time
 import warnings
 from pathlib import Path
+
+import pooch
+import requests
+from tqdm.auto import tqdm
 
 from .readers import DataError
 from .registry import EMNIST_ARCHIVE_URL, DatasetInfo, FileInfo, dataset_info
@@ -72,8 +77,6 @@ def cache_dir() -> Path:
     env = os.environ.get(ENV_CACHE_DIR)
     if env:
         return Path(env).expanduser()
-    import pooch
-
     return Path(pooch.os_cache("anynet"))
 
 
@@ -142,9 +145,6 @@ class _Downloader:
         self.filename, self.progress = filename, progress
 
     def __call__(self, url, output_file, pooch_obj):
-        import pooch
-        from tqdm.auto import tqdm
-
         tty = self.progress and sys.stderr.isatty()
         bar = tqdm(desc=self.filename, unit="B", unit_scale=True, ncols=79, delay=0.5) if tty else None
         start = time.perf_counter()
@@ -164,8 +164,6 @@ class _Downloader:
 
 def _reason(exc: BaseException) -> str:
     """A download failure in a few words (no urllib3 internals)."""
-    import requests
-
     if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
         return f"HTTP {exc.response.status_code} {exc.response.reason}"
     if isinstance(exc, requests.exceptions.Timeout):
@@ -187,11 +185,6 @@ def _new_folders(folder: Path) -> list[Path]:
 
 
 def _download(info: FileInfo, folder: str, target_dir: Path, progress: bool, base_url) -> Path:
-    import logging
-
-    import pooch
-    import requests
-
     url = file_url(info, folder, base_url)
     known = f"sha256:{info.sha256}" if info.sha256 else None
     created = _new_folders(target_dir)

@@ -6,6 +6,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
+
+from ..backend import to_numpy
 
 __all__ = ["save_grid"]
 
@@ -23,10 +26,6 @@ def save_grid(images, path, labels=None, classes=None, ncols: int = 10, zoom: in
         zoom: integer magnification of each image (nearest neighbour).
         pad: pixels between cells.
     """
-    from PIL import Image, ImageDraw
-
-    from ..backend import to_numpy
-
     arr = np.asarray(to_numpy(images))
     n = arr.shape[0]
     if arr.ndim == 2:

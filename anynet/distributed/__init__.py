@@ -7,7 +7,9 @@ every global batch over the ranks and averages the gradients with one fused allr
 every rank ends with the same weights, and rank 0 alone prints and writes files. See
 ``docs/cluster.md``.
 
-- :mod:`.comm`      :class:`Communicator` and its one-process and threaded implementations
+- :mod:`.comm`      :class:`Communicator`, its one-process and threaded implementations, and
+  the collective helpers (fail-fast, rank 0's results for every rank, agreement checks)
+- :mod:`.groups`    :func:`get_communicator` (what ``distributed=`` names), :func:`rank_backend`
 - :mod:`.mpi`       :class:`MPICommunicator` (host buffers; CUDA-aware MPI or host staging)
 - :mod:`.nccl`      :class:`NCCLCommunicator` (GPU buffers through NCCL, MPI to start)
 - :mod:`.parallel`  :class:`DataParallel`, :class:`GradientBucket`, :func:`shard_bounds`
@@ -18,9 +20,9 @@ from .comm import (
     DistributedError,
     LocalCommunicator,
     ThreadCommunicator,
-    get_communicator,
     thread_group,
 )
+from .groups import get_communicator, rank_backend
 from .parallel import DataParallel, GradientBucket, shard_bounds
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "LocalCommunicator",
     "ThreadCommunicator",
     "get_communicator",
+    "rank_backend",
     "shard_bounds",
     "thread_group",
 ]

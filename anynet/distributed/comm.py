@@ -38,11 +38,9 @@ __all__ = [
     "check_nccl_backend",
     "check_ranks_agree",
     "fail_fast",
-    "get_communicator",
     "local_rank_from_env",
     "on_main",
     "raised_by_every_rank",
-    "rank_backend",
     "rank_zero_first",
     "thread_group",
 ]
@@ -210,48 +208,10 @@ def thread_group(size: int) -> list[ThreadCommunicator]:
     return [ThreadCommunicator(group, r) for r in range(int(size))]
 
 
-def get_communicator(distributed) -> Communicator | None:
-    """The communicator for the ``distributed=`` option: ``None``/``False`` (none),
-    ``"mpi"``, ``"nccl"`` (NCCL for the gradients, MPI to start and steer), ``"local"`` (one
-    process; the same code path), or a :class:`Communicator`."""
-    if distributed is None or distributed is False:
-        return None
-    if isinstance(distributed, Communicator):
-        return distributed
-    kind = str(distributed).lower()
-    if kind == "local":
-        return LocalCommunicator()
-    if kind == "mpi":
-        from .mpi import MPICommunicator
-
-        return MPICommunicator.world()
-    if kind == "nccl":
-        from .mpi import MPICommunicator
-        from .nccl import NCCLCommunicator
-
-        return NCCLCommunicator.create(MPICommunicator.world())
-    raise ValueError(
-        f"distributed must be None, 'mpi', 'nccl', 'local' or a Communicator, got {distributed!r}"
-    )
-
-
 def say(comm: Communicator, message: str) -> None:
     """Print ``message`` to stderr on rank 0 only."""
     if comm.is_main:
         print(f"anynet: {message}", file=sys.stderr, flush=True)
-
-
-def rank_backend(spec, comm: Communicator | None):
-    """The backend spec for this rank: on a machine with GPUs, ``"auto"`` (and the GPU library
-    named without a device) becomes GPU ``local_rank % device_count``; NCCL needs a GPU backend."""
-    from ..backend import get_backend, gpu_spec_for_rank
-
-    if comm is None or not isinstance(spec, str):
-        return spec
-    chosen = gpu_spec_for_rank(spec, comm.local_rank) if comm.size > 1 else spec
-    if comm.name == "nccl":
-        check_nccl_backend(get_backend(chosen), comm)
-    return chosen
 
 
 def check_nccl_backend(backend: Backend, comm: Communicator) -> None:

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ..backend import Array, Backend, BackendError
+from ..backend import Array, Backend, BackendError, get_backend, gpu_spec_for_rank
 from ..backend.cupy import CupyBackend
 from .comm import Communicator, DistributedError
 
@@ -44,8 +44,6 @@ def import_nccl() -> Any:
 
 def _gpu(local_rank: int) -> Any:
     """This rank's GPU backend."""
-    from ..backend import get_backend, gpu_spec_for_rank
-
     return get_backend(gpu_spec_for_rank("auto", local_rank))
 
 

@@ -131,15 +131,19 @@ class DataParallel:
         return source(0)
 
     # ------------------------------------------------------------------ the step
-    def train_step(self, net, xb: Array, tb: Array, n_global: int) -> tuple[Array, Array]:
-        """One step on this rank's shard; returns the global batch's mean loss and number of
-        correct answers (device scalars, the same on every rank)."""
+    def train_step(
+        self, net, xb: Array, tb: Array, n_global: int, loss_fn: Any = None
+    ) -> tuple[Array, Array]:
+        """One step on this rank's shard (of ``loss_fn``, default the network's loss); returns
+        the global batch's mean loss and number of correct answers (device scalars, the same on
+        every rank)."""
         n_local, backend = int(xb.shape[0]), net.backend
+        loss_fn = net.loss if loss_fn is None else loss_fn
         if n_local:
             share = n_local / n_global
             out, tape = net.forward_train(xb)
-            loss, ctx = net.loss.forward(out, tb)
-            grad = net.loss.backward(ctx)
+            loss, ctx = loss_fn.forward(out, tb)
+            grad = loss_fn.backward(ctx)
             updates = net.backward(tape, grad * share if share != 1 else grad)
             hits = net.count_correct(out, tb)
             flat = self.bucket.pack(net.xp, updates, [loss * share if share != 1 else loss, hits])

@@ -6,7 +6,9 @@
 - :mod:`.architecture`  a file's declared architecture, checked without allocating it
 - :mod:`.format`        the model file (safetensors + JSON): :func:`save_model`,
   :func:`read_model`, :func:`read_metadata`, :func:`model_file`
-- :mod:`.load`          :func:`load_model`: a model file into a Network on any backend
+
+A model file becomes a network with :func:`anynet.load_model` (:mod:`anynet.network`, which
+stands above this package: nothing here imports the network).
 """
 
 from ..record import FORMAT
@@ -25,7 +27,6 @@ from .format import (
     save_model,
     weights_digest,
 )
-from .load import load_model
 from .untrusted import MAX_JSON_DEPTH
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "WriteTargetError",
     "anynet_home",
     "check_write_target",
-    "load_model",
     "looks_like_model",
     "model_file",
     "read_metadata",

@@ -12,25 +12,34 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
-import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+
+from ..io.format import save_model
+from .errors import CheckpointError, TrainingDivergedError
 
 __all__ = [
     "CSVLogger",
     "Callback",
+    "CallbackList",
     "EarlyStopping",
-    "EpochLogger",
     "ModelCheckpoint",
-    "ProgressBar",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]
 
 
 class Callback:
+    """Hooks ``fit`` calls; a subclass overrides the ones it needs."""
+
+    #: with data parallelism, only rank 0 runs it (it prints or writes files)
+    main_rank_only: ClassVar[bool] = False
+    #: it shows the run's progress (then ``verbose`` adds no progress bar of its own)
+    shows_progress: ClassVar[bool] = False
+
     def on_train_begin(self, network, epochs: int, steps_per_epoch: int) -> None: ...
 
     def on_epoch_begin(self, network, epoch: int) -> None: ...
@@ -47,6 +56,60 @@ class Callback:
 
     def set_state(self, state: dict) -> None:
         """Take back :meth:`get_state` (called after ``on_train_begin`` when resuming)."""
+
+
+class CallbackList:
+    """A run's callbacks, each hook called on every one in order; the loop calls each hook once.
+    ``main=False`` (a rank other than 0) leaves out the ones that print or write files."""
+
+    def __init__(self, callbacks: Iterable[Callback], progress: Callback | None = None, main: bool = True):
+        found = [c for c in callbacks if main or not c.main_rank_only]
+        if progress is not None and main and not any(c.shows_progress for c in found):
+            found.append(progress)
+        self.callbacks = found
+
+    def __iter__(self) -> Iterator[Callback]:
+        return iter(self.callbacks)
+
+    def train_begin(self, network, epochs: int, steps: int) -> None:
+        for c in self.callbacks:
+            c.on_train_begin(network, epochs, steps)
+
+    def epoch_begin(self, network, epoch: int) -> None:
+        for c in self.callbacks:
+            c.on_epoch_begin(network, epoch)
+
+    def batch_end(self, network, step: int, running) -> None:
+        for c in self.callbacks:
+            c.on_batch_end(network, step, running)
+
+    def epoch_end(self, network, epoch: int, logs: dict) -> None:
+        for c in self.callbacks:
+            c.on_epoch_end(network, epoch, logs)
+
+    def train_end(self, network) -> None:
+        for c in self.callbacks:
+            c.on_train_end(network)
+
+    def states(self) -> list[dict[str, Any]]:
+        """Each callback's type and state, for a checkpoint."""
+        return [{"type": type(c).__name__, "state": c.get_state()} for c in self.callbacks]
+
+    def restore(self, saved: list, where: Any) -> None:
+        """Give each callback the state of the first unused saved callback of its type (from
+        the checkpoint in ``where``)."""
+        unused = list(saved)
+        for c in self.callbacks:
+            match = next((s for s in unused if s.get("type") == type(c).__name__), None)
+            if match is None:
+                continue
+            unused.remove(match)
+            try:
+                c.set_state(match["state"])
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise CheckpointError(
+                    f"{where}: the checkpoint's state of {type(c).__name__} is damaged ({exc})"
+                ) from None
 
 
 def _mode(monitor: str, mode: str) -> str:
@@ -191,6 +254,8 @@ class ModelCheckpoint(_Monitor):
     every epoch, or with ``save_best_only`` only when ``monitor`` improved. ``path`` may hold
     ``{epoch}`` and log names, e.g. ``"ckpt/model-{epoch:02d}-{val_accuracy:.3f}.safetensors"``."""
 
+    main_rank_only = True
+
     def __init__(
         self,
         path,
@@ -209,8 +274,6 @@ class ModelCheckpoint(_Monitor):
             if not self._better(value):
                 return
             self.best = value
-        from ..io import save_model
-
         path = Path(self.path.format(epoch=epoch + 1, **logs))
         self.saved.append(save_model(network, path))
 
@@ -224,6 +287,8 @@ class ModelCheckpoint(_Monitor):
 class CSVLogger(Callback):
     """Append one row per epoch (``epoch`` and every log value) to a CSV file, flushed each
     epoch. ``append=False`` starts a new file unless the run is resumed from a checkpoint."""
+
+    main_rank_only = True
 
     def __init__(self, path, separator: str = ",", append: bool = False):
         self.path, self.separator, self.append = Path(path), separator, bool(append)
@@ -267,74 +332,8 @@ class TerminateOnNaN(Callback):
         if (step + 1) % self.check_every == 0:
             loss, _ = running()
             if not math.isfinite(loss):
-                from .loop import TrainingDivergedError
-
                 raise TrainingDivergedError(
                     f"training diverged: the running loss became {loss} at step {step + 1} of epoch "
                     f"{self._epoch + 1}; the learning rate (now {network.optimizer.lr:g}) is likely too "
                     "high: lower it, or clip gradients (clip_norm=...)"
                 )
-
-
-def _shown(logs: dict) -> dict:
-    return {
-        k: (f"{v:.3g}" if k == "lr" else f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else v)
-        for k, v in logs.items()
-        if k != "time"
-    }
-
-
-class EpochLogger(Callback):
-    """One line per epoch (``verbose=2``, or ``verbose=1`` when the stream is not a terminal):
-    ``epoch 3/10 - 1.2s - loss 0.1234 - accuracy 0.9650 - ... - lr 0.001``."""
-
-    def __init__(self, file=None):
-        self.file = file
-
-    def on_train_begin(self, network, epochs, steps_per_epoch):
-        self.epochs = epochs
-
-    def on_epoch_end(self, network, epoch, logs):
-        parts = [f"epoch {epoch + 1}/{self.epochs}", f"{logs.get('time', 0.0):.1f}s"]
-        parts += [f"{k} {v}" for k, v in _shown(logs).items()]
-        print(" - ".join(parts), file=self.file or sys.stderr, flush=True)
-
-
-class ProgressBar(Callback):
-    """A tqdm bar over the batches of each epoch with live loss / accuracy (``verbose=1`` on
-    a terminal)."""
-
-    def __init__(self, refresh_seconds: float = 0.5, file=None):
-        self.refresh_seconds, self.file, self.bar = refresh_seconds, file, None
-
-    def on_train_begin(self, network, epochs, steps_per_epoch):
-        self.epochs, self.steps = epochs, steps_per_epoch
-
-    def on_epoch_begin(self, network, epoch):
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(
-            total=self.steps,
-            desc=f"epoch {epoch + 1}/{self.epochs}",
-            unit="batch",
-            leave=True,
-            file=self.file,
-            dynamic_ncols=True,
-        )
-        self._last = time.monotonic()
-
-    def on_batch_end(self, network, step, running):
-        self.bar.update(1)
-        now = time.monotonic()
-        if now - self._last >= self.refresh_seconds:
-            self._last = now
-            loss, acc = running()
-            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}", refresh=False)
-
-    def on_epoch_end(self, network, epoch, logs):
-        self.bar.set_postfix(_shown(logs), refresh=False)
-        self.bar.close()
-
-    def on_train_end(self, network):
-        if self.bar is not None and not self.bar.disable:
-            self.bar.close()

@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save
 
 from ..io.files import write_atomically
 from ..io.untrusted import matches, parse_json
+from .errors import CheckpointError
 from .seeding import RANDOM_MODES
 
 __all__ = [
@@ -62,10 +65,6 @@ _SCHEMA: dict[str, Any] = {
     "callbacks": list[dict],
 }
 _OPTIONAL: dict[str, Any] = {"sums": tuple[float, float], "random_state": dict, "settings": dict}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, or does not fit the run that tries to resume from it."""
 
 
 def checkpoint_exists(directory) -> bool:
@@ -149,8 +148,6 @@ def _non_finite(tensors: dict[str, np.ndarray]) -> list[str]:
 def write_checkpoint(directory, state: dict) -> Path:
     """Write ``state`` (JSON-able data with NumPy arrays as leaves) atomically; returns the file.
     Non-finite weights or moments are refused: such a run cannot be continued."""
-    from safetensors.numpy import save
-
     tensors: dict[str, np.ndarray] = {}
     meta = {"format": CHECKPOINT_FORMAT, **_split(state, "", tensors)}
     path = Path(directory) / CHECKPOINT_FILE
@@ -185,8 +182,6 @@ def read_checkpoint(directory) -> dict:
 
 
 def _read_file(path: Path) -> tuple[str, dict[str, np.ndarray]]:
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(str(path), framework="numpy") as f:
             text = (f.metadata() or {}).get(_KEY)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..backend import HostRandom, to_numpy
+from ..plots import PlotsUnavailableError
+from .batches import Batches
 
 __all__ = ["LRFinderResult", "lr_find"]
 
@@ -34,8 +36,6 @@ class LRFinderResult:
         try:
             from matplotlib.figure import Figure
         except ImportError:
-            from ..plots import PlotsUnavailableError
-
             raise PlotsUnavailableError(
                 "the lr_find plot needs matplotlib: pip install 'anynet[plots]'"
             ) from None
@@ -91,23 +91,21 @@ def lr_find(
 
 
 def _run(net, xd, targets, lrs, batch_size, seed, smoothing, stop_factor) -> np.ndarray:
-    """The raw loss of each step, read back in chunks of 10."""
-    xp, n = net.xp, xd.shape[0]
-    bs = min(batch_size, n)
-    per_pass = max(n // bs, 1)
+    """The raw loss of each step (full batches of a fresh shuffle per pass over the data), read
+    back in chunks of 10."""
+    batches = Batches(net.xp, xd, targets, batch_size, True, max(layer.min_batch for layer in net.layers))
+    per_pass = max(batches.samples // batches.batch_size, 1)
     rng, order = HostRandom(net.backend, seed), None
     pending: list = []
     losses: list[float] = []
     for i, lr in enumerate(lrs):
         if i % per_pass == 0:
-            order = rng.permutation(n)
-        assert order is not None
-        idx = order[(i % per_pass) * bs : (i % per_pass + 1) * bs]
+            order = rng.permutation(batches.samples)
         net.optimizer.lr = float(lr)
-        loss, _ = net.train_step(xp.take(xd, idx, axis=0), xp.take(targets, idx, axis=0))
+        loss, _ = net.train_step(*batches.take(order, i % per_pass))
         pending.append(loss)
         if len(pending) == 10 or i == len(lrs) - 1:
-            losses.extend(float(v) for v in to_numpy(xp.stack(pending)))
+            losses.extend(float(v) for v in to_numpy(net.xp.stack(pending)))
             pending = []
             smooth = _smoothed(np.asarray(losses), smoothing)
             if not np.isfinite(smooth[-1]) or smooth[-1] > stop_factor * np.nanmin(smooth):

@@ -28,6 +28,7 @@ __all__ = [
     "get_random_state",
     "random_mode",
     "set_random_state",
+    "start_epoch",
 ]
 
 RANDOM_MODES = ("auto", "host", "device")
@@ -71,3 +72,34 @@ def set_random_state(random: Any, state: dict | None) -> None:
     """Put a random source back where :func:`get_random_state` found it."""
     if state is not None:
         random.set_state(state)
+
+
+def start_epoch(run: Any) -> None:
+    """The epoch's generators and shuffle for ``run`` (a :class:`~anynet.training.state.Run`),
+    put back where a mid-epoch checkpoint left them. Distributed, every rank draws the same
+    shuffle, then its own augmentation and dropout streams."""
+    run.stream = epoch_random(run.net, run.seed, run.epoch, run.random)
+    run.order = run.batches.order(run.stream)
+    if run.parallel is not None:
+        run.stream = run.parallel.reseed(run.net, run.seed, run.epoch, run.random, run.stream)
+    pending, run.pending_random = run.pending_random, None
+    mine = _rank_positions(run, pending) if pending else None
+    if mine:
+        set_random_state(run.stream, mine.get("stream"))
+        for i, layer in enumerate(run.net.layers):
+            if str(i) in mine.get("layers", {}):
+                set_random_state(layer.random, mine["layers"][str(i)])
+
+
+def _rank_positions(run: Any, pending: dict) -> dict | None:
+    """This rank's generator positions in a checkpoint's ``random_state``: its entry of
+    ``ranks`` when the checkpoint has one per rank of a group this size; else rank 0 takes the
+    top-level positions (a single process, or a checkpoint of an immediate Ctrl-C) and the
+    others keep their fresh epoch generators."""
+    if run.parallel is None:
+        return pending
+    comm = run.parallel.comm
+    ranks = pending.get("ranks")
+    if ranks is not None and len(ranks) == comm.size:
+        return ranks[comm.rank]
+    return pending if comm.is_main else None

@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import types
 from typing import Any
 
 import numpy as np
 
 from ..backend import to_numpy
 
-__all__ = ["MAY_CHANGE", "data_digest", "describe_differences", "differences", "flag"]
+__all__ = [
+    "MAY_CHANGE",
+    "data_digest",
+    "describe_differences",
+    "differences",
+    "fingerprint",
+    "flag",
+    "pinned",
+]
 
 #: what a resumed run may change (documented in docs/training.md)
 MAY_CHANGE = ("epochs", "callbacks", "verbose", "checkpoint_every", "checkpoint_steps", "save")
@@ -96,3 +105,52 @@ def describe_differences(diffs: list[tuple[str, Any, Any]]) -> str:
 def _short(value: Any, limit: int = 60) -> str:
     text = "none" if value is None else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pinned(run: Any) -> dict:
+    """The settings of ``run`` (a :class:`~anynet.training.state.Run`) that a checkpoint pins,
+    computed once per run."""
+    if run.settings is None:
+        net, batches = run.net, run.batches
+        weights = getattr(run.loss, "weights", None)
+        run.settings = {
+            "samples": batches.samples,
+            "batch_size": batches.batch_size,
+            "seed": run.seed,
+            "shuffle": batches.shuffle,
+            "data": data_digest(batches.x, batches.targets),
+            "validation_samples": 0 if run.validation is None else int(run.validation[0].shape[0]),
+            "optimizer": {"type": type(net.optimizer).__name__, **net.optimizer.get_config()},
+            "loss": {"name": net.loss.name, **net.loss.get_config()},
+            "class_weight": None if weights is None else to_numpy(weights).reshape(-1).tolist(),
+            "augment": describe_augment(run.options.augment),
+            **run.options.settings,
+        }
+    return run.settings
+
+
+def fingerprint(run: Any) -> dict:
+    """What every rank must agree on before the first collective of training."""
+    return {
+        **pinned(run),
+        "steps_per_epoch": run.steps,
+        "epochs": run.epochs,
+        "initial_epoch": run.epoch,
+        "parameters": [[i, name, list(p.shape)] for i, name, p in run.net.parameters()],
+        "dtype": run.net.dtype_name,
+        "random": run.random,
+        "checkpointing": run.checkpoint_dir is not None,
+        "checkpoint_steps": run.options.checkpoint_steps,
+    }
+
+
+def describe_augment(augment: Any) -> str | None:
+    """A name for the augmentation that is the same in every process (no memory addresses)."""
+    if augment is None:
+        return None
+    if (
+        isinstance(augment, (types.FunctionType, types.MethodType))
+        or type(augment).__repr__ is object.__repr__
+    ):
+        return getattr(augment, "__qualname__", type(augment).__qualname__)
+    return repr(augment)
