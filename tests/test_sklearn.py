@@ -140,7 +140,11 @@ def test_hidden_layer_sizes_int_and_bad_values():
 
 @pytest.mark.parametrize(
     "bad, words",
-    [(dict(lr=float("inf")), "lr must be"), (dict(batch_size=0), "batch_size must be"), (dict(dropout=1.5), "dropout")],
+    [
+        (dict(lr=float("inf")), "lr must be"),
+        (dict(batch_size=0), "batch_size must be"),
+        (dict(dropout=1.5), "dropout"),
+    ],
 )
 def test_estimator_settings_follow_the_rules_of_train(bad, words):
     """The estimators check their settings with anynet.train's rules (TrainConfig), at fit."""
