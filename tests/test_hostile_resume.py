@@ -300,3 +300,17 @@ def test_the_last_model_record_replaces_only_a_regular_file(tmp_path, monkeypatc
     with pytest.raises(OSError, match="FIFO"):
         record_last_model(tmp_path / "m.safetensors")
     assert (tmp_path / "last_model").is_fifo()
+
+
+def test_damaged_generator_positions_are_damage(tmp_path):
+    class StopMidEpoch(Callback):
+        def on_batch_end(self, network, step, running):
+            if step == 2:
+                raise KeyboardInterrupt
+
+    x, y = blobs()
+    with pytest.raises(KeyboardInterrupt):
+        make_net().fit(x, y, epochs=2, batch_size=16, checkpoint_dir=tmp_path, callbacks=[StopMidEpoch()])
+    _rewrite(tmp_path, lambda meta, tensors: meta["random_state"]["stream"].update(state={"bit_generator": "X"}))
+    with pytest.raises(CheckpointError, match="generator positions are damaged"):
+        make_net().fit(x, y, epochs=2, batch_size=16, checkpoint_dir=tmp_path, resume=True)

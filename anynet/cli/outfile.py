@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from ..app.paths import anynet_home
 from ..io import WriteTargetError, check_write_target, looks_like_model
+from ..io.files import check_writable_folder
 
 
 def _out_path(args: argparse.Namespace, dataset: str) -> Path:
@@ -24,40 +23,19 @@ def _default_out(dataset: str, model: str) -> Path:
 
 def _check_out(args: argparse.Namespace) -> None:
     """Fail before loading data or training when the model could not be saved: ``--out`` is a
-    folder, in a missing, non-folder or read-only folder (the default folder is created), not a
-    regular file (FIFO, device, socket, symbolic link), or an existing file that is not an
+    folder, in a missing, non-folder or read-only folder (the default folder may be created), not
+    a regular file (FIFO, device, socket, symbolic link), or an existing file that is not an
     anynet model (unless ``--force``)."""
     if args.no_save:
         return
     if args.out is None:
-        folder, created = _default_out_folder()
+        folder, advice = anynet_home() / "models", "set ANYNET_HOME or pass --out FILE"
     else:
-        folder, created = _given_out_folder(Path(args.out).expanduser(), args.force), []
-    try:  # what save_model does: a temporary file in the same folder
-        fd, probe = tempfile.mkstemp(prefix=".anynet-write-check-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        folder, advice = _given_out_folder(Path(args.out).expanduser(), args.force), "choose another --out"
+    try:  # save_model creates the folder again; a failed run leaves nothing behind
+        check_writable_folder(folder, "model")
     except OSError as exc:
-        raise OSError(
-            f"cannot write a model into {folder} ({exc.strerror or exc}); choose another --out"
-        ) from None
-    finally:  # save_model creates the folder again; a failed run leaves nothing behind
-        for path in created:
-            path.rmdir()
-
-
-def _default_out_folder() -> tuple[Path, list[Path]]:
-    """``$ANYNET_HOME/models``, created, and the folders that were created for it."""
-    folder = anynet_home() / "models"
-    created = _missing_folders(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OSError(
-            f"cannot create the model folder {folder} ({exc.strerror or exc}); "
-            "set ANYNET_HOME or pass --out FILE"
-        ) from None
-    return folder, created
+        raise OSError(f"{exc}; {advice}") from None
 
 
 def _given_out_folder(out: Path, force: bool) -> Path:
@@ -78,12 +56,3 @@ def _given_out_folder(out: Path, force: bool) -> Path:
             "or choose another file name"
         )
     return folder
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and its parents that do not exist yet, deepest first."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing

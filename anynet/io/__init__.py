@@ -13,7 +13,14 @@ stands above this package: nothing here imports the network).
 
 from ..record import FORMAT
 from .architecture import MAX_FEATURES, MAX_LAYERS, MAX_PARAMETERS
-from .files import STALE_TMP_SECONDS, WriteTargetError, anynet_home, check_write_target, write_atomically
+from .files import (
+    STALE_TMP_SECONDS,
+    WriteTargetError,
+    anynet_home,
+    check_writable_folder,
+    check_write_target,
+    write_atomically,
+)
 from .format import (
     MAX_FILE_BYTES,
     MAX_HEADER_BYTES,
@@ -43,6 +50,7 @@ __all__ = [
     "ModelFileNotFoundError",
     "WriteTargetError",
     "anynet_home",
+    "check_writable_folder",
     "check_write_target",
     "looks_like_model",
     "model_file",

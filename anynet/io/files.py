@@ -23,6 +23,7 @@ __all__ = [
     "STALE_TMP_SECONDS",
     "WriteTargetError",
     "anynet_home",
+    "check_writable_folder",
     "check_write_target",
     "temporaries",
     "temporary_of",
@@ -49,6 +50,41 @@ class WriteTargetError(OSError):
 def anynet_home() -> Path:
     """``$ANYNET_HOME``, or ``~/.anynet``: where trained models and the last-model record go."""
     return Path(os.environ.get("ANYNET_HOME") or Path.home() / ".anynet").expanduser()
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Raise an ``OSError`` that says what is wrong unless ``what`` files (``"model"``,
+    ``"checkpoint"``) can be written into ``folder`` the way :func:`write_atomically` writes
+    them. The folder and its missing parents are created for the check and removed again, so a
+    check that runs before a long job leaves nothing behind."""
+    folder = Path(folder).expanduser()
+    created = _missing_folders(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{folder} is not a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(f"cannot create the {what} folder {folder} ({exc.strerror or exc})") from None
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".anynet-write-check-", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise OSError(f"cannot write a {what} into {folder} ({exc.strerror or exc})") from None
+    finally:
+        for path in created:  # deepest first
+            if path.is_dir():
+                path.rmdir()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import typing
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save
 
-from ..io.files import write_atomically
+from ..io.files import check_writable_folder, write_atomically
 from ..io.untrusted import matches, parse_json
 from .errors import CheckpointError
 from .seeding import RANDOM_MODES
@@ -73,28 +71,11 @@ def checkpoint_exists(directory) -> bool:
 
 def check_checkpoint_dir(directory) -> None:
     """Fail before training when checkpoints could not be written into ``directory``: it is
-    not a folder, cannot be created, or is not writable. Folders created here are removed."""
-    folder = Path(directory).expanduser()
-    missing = []
-    parent = folder
-    while not parent.exists() and parent != parent.parent:
-        missing.append(parent)
-        parent = parent.parent
-    if folder.exists() and not folder.is_dir():
-        raise CheckpointError(f"checkpoint_dir {folder} is not a folder")
+    not a folder, cannot be created, or is not writable (nothing is left behind)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".anynet-write-check-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        check_writable_folder(Path(directory), "checkpoint")
     except OSError as exc:
-        raise CheckpointError(
-            f"cannot write checkpoints into {folder} ({exc.strerror or exc}); choose another checkpoint folder"
-        ) from None
-    finally:
-        for path in missing:  # written again by the first checkpoint
-            if path.is_dir():
-                path.rmdir()
+        raise CheckpointError(f"checkpoint_dir: {exc}; choose another checkpoint folder") from None
 
 
 # --------------------------------------------------------------------------- arrays <-> JSON

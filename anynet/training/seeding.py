@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend, HostRandom
+from .errors import CheckpointError
 
 __all__ = [
     "RANDOM_MODES",
@@ -84,11 +85,17 @@ def start_epoch(run: Any) -> None:
         run.stream = run.parallel.reseed(run.net, run.seed, run.epoch, run.random, run.stream)
     pending, run.pending_random = run.pending_random, None
     mine = _rank_positions(run, pending) if pending else None
-    if mine:
+    if not mine:
+        return
+    try:
         set_random_state(run.stream, mine.get("stream"))
         for i, layer in enumerate(run.net.layers):
             if str(i) in mine.get("layers", {}):
                 set_random_state(layer.random, mine["layers"][str(i)])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{run.checkpoint_dir}: the checkpoint's generator positions are damaged ({exc})"
+        ) from None
 
 
 def _rank_positions(run: Any, pending: dict) -> dict | None:
