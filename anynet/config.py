@@ -74,10 +74,13 @@ def _widths(text: str) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class Setting:
     """What a field of :class:`TrainConfig` says about itself: help text, command-line flags
-    (``()``: not on the command line), choices, the rule for numbers, a parser for text."""
+    (``()``: not on the command line), choices, the rule for numbers, a parser for text, and
+    what else it takes in Python."""
 
     help: str
     flags: tuple[str, ...] = ()
+    #: what else the setting takes in Python, beyond the command line's values
+    python: str = ""
     choices: tuple[Any, ...] | None = None
     rule: Rule | None = None
     parse: Callable[[str], Any] | None = None
@@ -113,16 +116,17 @@ class TrainConfig:
     # ------------------------------------------------------------------ what to train
     dataset: Any = _setting(
         "mnist",
-        "mnist, emnist-balanced, emnist-standin (offline EMNIST-47), emnist-digits, ...; in Python "
-        "also an anynet.data.Dataset or arrays (x_train, y_train[, x_test, y_test])",
+        "mnist, emnist-balanced, emnist-standin (offline EMNIST-47), emnist-digits, ...",
         "--dataset",
         "-d",
+        python="an anynet.data.Dataset or arrays (x_train, y_train[, x_test, y_test])",
     )
     model: Any = _setting(
         "mlp",
-        "a preset: mlp-small, mlp, mlp-large, cnn or cnn-large; in Python also an anynet.Network",
+        "a preset: mlp-small, mlp, mlp-large, cnn or cnn-large",
         "--model",
         "-m",
+        python="an anynet.Network",
     )
     hidden: tuple[int, ...] | None = _setting(
         None, "hidden widths (default: the model's)", "--hidden", parse=_widths, metavar="W1,W2,..."
@@ -148,9 +152,10 @@ class TrainConfig:
     batch_size: int = _setting(128, "samples per step", "--batch-size", "-b", rule=COUNT)
     optimizer: Any = _setting(
         "adam",
-        "optimizer (or, in Python, an Optimizer object)",
+        "optimizer",
         "--optimizer",
         choices=("adam", "adamw", "sgd", "gd"),
+        python="an anynet Optimizer object",
     )
     lr: float | None = _setting(
         None, "base learning rate (default: adam 1e-3 (2e-3 for mlp-small), sgd 0.05)", "--lr", rule=POSITIVE
@@ -169,17 +174,17 @@ class TrainConfig:
     )
     class_weight: Any = _setting(
         None,
-        "weight each class's loss by the inverse of its frequency ('balanced'; in Python also "
-        "{class: weight} or one weight per class)",
+        "weight each class's loss by the inverse of its frequency",
         "--class-weight",
         choices=("balanced",),
+        python="{class: weight} or one weight per class",
     )
     augment: Any = _setting(
         None,
-        "random rotation / scaling / shifts / elastic distortion of training images ('standard'; "
-        "in Python also a callable (x, rng) -> x)",
+        "random rotation / scaling / shifts / elastic distortion of training images",
         "--augment",
         choices=("none", "standard"),
+        python="a callable (x, rng) -> x applied to each batch on the device",
     )
     validation: Any = _setting(
         0.1,
@@ -247,6 +252,20 @@ class TrainConfig:
             if rule is not None and numeric and not rule.holds(value):
                 raise ValueError(f"{f.name} must be {rule.expected}, got {value!r}")
         return self
+
+
+def _attributes() -> str:
+    """The ``Attributes:`` section of :class:`TrainConfig`'s docstring, from the settings."""
+    lines = ["", "", "    Attributes:"]
+    for f in dataclasses.fields(TrainConfig):
+        setting = f.metadata["setting"]
+        flags = f" (``{'``, ``'.join(setting.flags)}``)" if setting.flags else ""
+        also = f"; in Python also {setting.python}" if setting.python else ""
+        lines.append(f"        {f.name}: {setting.help}{also}{flags}.")
+    return "\n".join(lines) + "\n"
+
+
+TrainConfig.__doc__ = (TrainConfig.__doc__ or "").rstrip() + _attributes()
 
 
 def names() -> list[str]:
