@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = r"""
 import importlib.util, json, sys
 tree, kind, data_dir, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-sys.path.insert(0, tree)
+sys.path[:0] = [tree, f"{tree}/benchmarks"]
 spec = importlib.util.spec_from_file_location("speed", f"{tree}/benchmarks/speed.py")
 speed = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(speed)
