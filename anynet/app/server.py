@@ -31,7 +31,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -46,7 +46,7 @@ from ..predict import class_names, top_k
 from .limits import BodyGuard, ComputeGate, header_timeout_protocol, open_image
 from .paths import NoModelError, default_model_path
 from .security import LOCAL_HOSTS, HeadAsGet, RequestGuard, allowed_hosts_for, strip_paths
-from .settings import ConnectionLimits, Limits
+from .settings import ConnectionLimits, Limits, limit_fields
 
 __all__ = ["MAX_IMAGE_BYTES", "Limits", "NoModelError", "create_app", "default_model_path", "serve"]
 
@@ -354,37 +354,22 @@ def serve(
     *,
     allowed_hosts=(),
     allowed_origins=(),
-    max_image_bytes: int = Limits.max_image_bytes,
-    max_pixels: int = Limits.max_pixels,
-    max_concurrent: int = Limits.max_concurrent,
-    queue_timeout: float = Limits.queue_timeout,
-    body_timeout: float = Limits.body_timeout,
-    header_timeout: float = ConnectionLimits.header_timeout,
-    keep_alive_timeout: int = ConnectionLimits.keep_alive_timeout,
-    max_connections: int = ConnectionLimits.max_connections,
+    **limits: Any,
 ) -> None:
     """Load a model (by default the last one ``anynet train`` saved) and serve the page until
     interrupted. Raises :class:`NoModelError` with advice when there is no model.
 
-    ``allowed_hosts`` are added to localhost and ``host``; ``header_timeout`` (seconds for a
-    request's headers, then 408), ``keep_alive_timeout`` (idle connections) and
-    ``max_connections`` (then 503) go to uvicorn (:class:`ConnectionLimits`); the other keywords
-    are :func:`create_app`'s.
+    ``allowed_hosts`` are added to localhost and ``host``. ``limits`` are the fields of
+    :class:`Limits` (what one request may cost: :func:`create_app`'s keywords) and of
+    :class:`ConnectionLimits` (``header_timeout``: seconds for a request's headers, then 408;
+    ``keep_alive_timeout``: idle connections; ``max_connections``: then 503), each defaulting to
+    its record's default.
     """
-    connection = ConnectionLimits(header_timeout, keep_alive_timeout, max_connections)  # all > 0
+    request_limits, connection = _split_limits(limits)
     path = default_model_path() if model_path is None else Path(model_path).expanduser()
     model = load_model(path, backend=backend)  # checks the file first (anynet.io.model_file)
     hosts = allowed_hosts_for(host, allowed_hosts)
-    app = create_app(
-        model,
-        allowed_hosts=hosts,
-        allowed_origins=allowed_origins,
-        max_image_bytes=max_image_bytes,
-        max_pixels=max_pixels,
-        max_concurrent=max_concurrent,
-        queue_timeout=queue_timeout,
-        body_timeout=body_timeout,
-    )
+    app = create_app(model, allowed_hosts=hosts, allowed_origins=allowed_origins, **request_limits)
     print(
         f"anynet: serving {path} ({len(class_names(model))} classes) at http://{host}:{port}/  (Ctrl+C stops)"
     )
@@ -403,3 +388,16 @@ def serve(
         limit_concurrency=connection.max_connections,
         h11_max_incomplete_event_size=16 * 1024,
     )
+
+
+def _split_limits(limits: dict[str, Any]) -> tuple[dict[str, Any], ConnectionLimits]:
+    """``serve``'s limit keywords: :class:`Limits` fields (for ``create_app``), and the
+    :class:`ConnectionLimits` for uvicorn (checked: every limit > 0)."""
+    request = {f.name for f in limit_fields(Limits)}
+    connection = {f.name for f in limit_fields(ConnectionLimits)}
+    if unknown := sorted(set(limits) - request - connection):
+        raise TypeError(
+            f"serve() got unknown limit(s) {', '.join(unknown)}; the limits are {', '.join([*request, *connection])}"
+        )
+    chosen = ConnectionLimits(**{k: v for k, v in limits.items() if k in connection})
+    return {k: v for k, v in limits.items() if k in request}, chosen
