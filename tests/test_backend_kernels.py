@@ -42,7 +42,7 @@ def test_reference_is_the_generic_class_on_the_same_namespace_and_device(backend
     assert type(ref) is Backend
     assert ref.xp is backend.xp and ref.device == backend.device and ref.name == backend.name
     methods = ("make_array", "from_host", "to_host", "random", "adam_update", "flush_small", "scratch_like")
-    methods += ("batch_norm_train", "batch_norm_backward", "max_pool_forward", "max_pool_backward")
+    methods += ("batch_norm_train", "batch_norm_backward", "max_pool_forward", "max_pool_backward", "pad2d")
     overrides = [m for m in methods if getattr(type(backend), m) is not getattr(Backend, m)]
     # the libraries with a class of their own override something (the CuPy double runs CuPy's);
     # the generic one nothing
@@ -334,3 +334,19 @@ def test_fast_and_generic_kernels_train_a_cnn_alike_on_numpy():
     for a, b in zip(*weights):
         for key in a:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_pad2d_fast_and_generic_agree(backend, pad):
+    x = backend.asarray(np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5), dtype="float32")
+    out = [to_numpy(k.pad2d(x, pad)) for k in (backend, backend.reference())]
+    np.testing.assert_array_equal(out[0], out[1])
+    want = np.pad(to_numpy(x), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    np.testing.assert_array_equal(out[0], want)
+
+
+def test_batch_slices_are_a_backend_decision():
+    numpy = get_backend("numpy")
+    assert numpy.batch_slices(10, 3, 100) is None  # fits
+    assert numpy.batch_slices(None, 3, 1) is None  # a symbolic batch size: one piece
+    assert numpy.batch_slices(10, 3, 9) == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]

@@ -297,27 +297,37 @@ class Backend:
         a[...] = xp.where(xp.abs(a) < threshold, 0.0, a)
 
     # ------------------------------------------------------------------ convolution
+    def batch_slices(self, n: int | None, per_sample: int, budget: int) -> list[slice] | None:
+        """How to split a batch of ``n`` samples so that each part's work buffer holds at most
+        ``budget`` values (``per_sample`` each); ``None``: in one piece (it fits, or the batch
+        size is not known: a symbolic trace decides nothing from it)."""
+        if not isinstance(n, int) or n * per_sample <= budget:
+            return None
+        step = max(1, budget // per_sample)
+        return [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
     def pad2d(self, x: Array, pad: int) -> Array:
-        """``x`` (N, C, H, W) with ``pad`` zeros around its last two axes (allocation plus slice
-        assignment: the standard has no ``pad``)."""
+        """``x`` (N, C, H, W) with ``pad`` zeros around its last two axes: zero columns, then zero
+        rows, concatenated (the standard has no ``pad``; nothing depends on the batch size)."""
         if pad == 0:
             return x
-        n, c, h, w = x.shape
-        out = self.xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype, device=self.device)
-        out[:, :, pad : pad + h, pad : pad + w] = x
-        return out
+        xp = self.xp
+        side = xp.zeros_like(x[:, :, :, :1])
+        x = xp.concat([side] * pad + [x] + [side] * pad, axis=3)
+        rim = xp.zeros_like(x[:, :, :1, :])
+        return xp.concat([rim] * pad + [x] + [rim] * pad, axis=2)
 
     def im2col(self, x: Array, kh: int, kw: int, stride: int) -> Array:
         """The receptive fields of a padded batch ``x`` (N, C, Hp, Wp) as columns
         (C*kh*kw, N*Ho*Wo): row ``c*kh*kw + i*kw + j``, column ``n*Ho*Wo + oy*Wo + ox`` holds
         input pixel ``(n, c, oy*stride + i, ox*stride + j)``. One ``take`` with an index array
         made once per shape, then one transpose: the convolution is then a single matmul."""
-        n, c, hp, wp = x.shape
+        _, c, hp, wp = x.shape  # the batch size is not used: it may be symbolic
         index = self._im2col_index(c, hp, wp, kh, kw, stride)
-        cols = self.xp.take(self.xp.reshape(x, (n, c * hp * wp)), index, axis=1)
+        cols = self.xp.take(self.xp.reshape(x, (-1, c * hp * wp)), index, axis=1)
         ho, wo = (hp - kh) // stride + 1, (wp - kw) // stride + 1
-        cols = self.xp.permute_dims(self.xp.reshape(cols, (n, c * kh * kw, ho * wo)), (1, 0, 2))
-        return self.xp.reshape(cols, (c * kh * kw, n * ho * wo))
+        cols = self.xp.permute_dims(self.xp.reshape(cols, (-1, c * kh * kw, ho * wo)), (1, 0, 2))
+        return self.xp.reshape(cols, (c * kh * kw, -1))
 
     def _im2col_index(self, c: int, hp: int, wp: int, kh: int, kw: int, stride: int) -> Array:
         key = (c, hp, wp, kh, kw, stride)
@@ -404,11 +414,11 @@ class Backend:
     def pool_windows(self, x: Array, p: int) -> Array:
         """(N, C, Ho, p, Wo, p): the ``p`` x ``p`` windows of ``x`` (N, C, H, W) as a reshape,
         rows and columns that do not fill a window dropped."""
-        n, c, h, w = x.shape
+        _, c, h, w = x.shape
         ho, wo = h // p, w // p
         if (ho * p, wo * p) != (h, w):
             x = x[:, :, : ho * p, : wo * p]
-        return self.xp.reshape(x, (n, c, ho, p, wo, p))
+        return self.xp.reshape(x, (-1, c, ho, p, wo, p))
 
     def uncrop(self, g: Array, shape: Shape) -> Array:
         """``g``, the gradient of the top-left part of an input of ``shape`` that

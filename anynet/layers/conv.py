@@ -28,7 +28,8 @@ from .base import Grads, Layer
 __all__ = ["MAX_COLUMNS", "Conv2D"]
 
 #: im2col buffers above this many elements are made a slice of the batch at a time (inference;
-#: a training batch keeps its columns for the backward pass)
+#: a training batch keeps its columns for the backward pass; the backend decides the slices:
+#: ``Backend.batch_slices``)
 MAX_COLUMNS = 1 << 24
 
 
@@ -118,25 +119,25 @@ class Conv2D(Layer):
         return {"W": w, "b": np.zeros(f)} if self.use_bias else {"W": w}
 
     def forward(self, x: Array, training: bool = False) -> tuple[Array, Any]:
-        n = x.shape[0]
+        assert self.backend is not None
         per_sample = math.prod(self.output_shape(tuple(x.shape[1:]))[1:]) * x.shape[1] * self.kernel_size**2
-        if training or n * per_sample <= MAX_COLUMNS:
+        parts = None if training else self.backend.batch_slices(x.shape[0], per_sample, MAX_COLUMNS)
+        if parts is None:
             return self._forward(x, training)
-        step = max(1, MAX_COLUMNS // per_sample)
-        parts = [self._forward(x[lo : min(lo + step, n), ...], False)[0] for lo in range(0, n, step)]
-        return self.xp.concat(parts, axis=0), None
+        return self.xp.concat([self._forward(x[part, ...], False)[0] for part in parts], axis=0), None
 
     def _forward(self, x: Array, training: bool) -> tuple[Array, Any]:
         xp, b = self.xp, self.backend
         assert b is not None
-        n = x.shape[0]
         f, ho, wo = self.output_shape(tuple(x.shape[1:]))
-        padded = b.pad2d(x, self.pad)
+        c, h, w = x.shape[1:]
+        # the padded shape as the layer knows it (a symbolic trace may not)
+        padded = xp.reshape(b.pad2d(x, self.pad), (-1, c, h + 2 * self.pad, w + 2 * self.pad))
         cols = b.im2col(padded, self.kernel_size, self.kernel_size, self.stride)
         y = xp.reshape(self.params["W"], (f, -1)) @ cols  # (F, N*Ho*Wo)
         if self.use_bias:
             y += xp.reshape(self.params["b"], (f, 1))
-        y = xp.permute_dims(xp.reshape(y, (f, n, ho, wo)), (1, 0, 2, 3))
+        y = xp.permute_dims(xp.reshape(y, (f, -1, ho, wo)), (1, 0, 2, 3))
         return y, ((cols, tuple(padded.shape)) if training else None)
 
     def backward(self, ctx: Any, grad: Array, need_input_grad: bool = True) -> tuple[Array | None, Grads]:

@@ -16,7 +16,8 @@ class Flatten(Layer):
         return (int(math.prod(input_shape)),)
 
     def forward(self, x, training=False):
-        return (self.xp.reshape(x, (x.shape[0], -1)) if x.ndim != 2 else x), None
+        # the batch size may be symbolic (an ONNX trace): only the per-sample size is needed
+        return (self.xp.reshape(x, (-1, math.prod(x.shape[1:]))) if x.ndim != 2 else x), None
 
     def backward(self, ctx, grad, need_input_grad=True):
-        return self.xp.reshape(grad, (grad.shape[0], *self.input_shape)), {}
+        return self.xp.reshape(grad, (-1, *self.input_shape)), {}
