@@ -23,6 +23,8 @@ from anynet.app import paths, server
 from anynet.models import mlp
 from anynet.record import ModelInfo
 
+from .helpers import data_url
+
 BASE = "http://127.0.0.1"  # the app answers only to local host names by default
 
 
@@ -51,10 +53,6 @@ def seven(size=280) -> Image.Image:
     img = Image.new("L", (size, size), 255)
     ImageDraw.Draw(img).line([(70, 60), (210, 60), (120, 230)], fill=0, width=18)
     return img
-
-
-def data_url(data: bytes, mime="image/png") -> str:
-    return f"data:{mime};base64," + base64.b64encode(data).decode()
 
 
 def assert_good(r, k=5):

@@ -7,7 +7,7 @@ import pytest
 
 from anynet.backend import BackendError, available_backends, backend_of, get_backend, to_numpy
 
-from .conftest import assert_on
+from .helpers import assert_on
 
 
 def test_numpy_is_always_available():

@@ -17,7 +17,7 @@ from anynet import layers as L
 from anynet import optimizers as O
 from anynet.backend import Backend, get_backend, to_numpy
 
-from .conftest import assert_on
+from .helpers import assert_on
 
 
 def _adam_inputs(seed, shape, dtype, tiny=False):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ._trained import mnist_cnn, mnist_mlp
+from .helpers import mnist_cnn, mnist_mlp
 
 pytestmark = pytest.mark.browser
 

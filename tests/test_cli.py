@@ -14,15 +14,9 @@ import pytest
 import anynet
 from anynet.cli import main
 
+pytestmark = pytest.mark.usefixtures("home")  # a fresh $ANYNET_HOME per test (conftest.py)
+
 COMMANDS = ["train", "evaluate", "predict", "serve", "info"]
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """A fresh $ANYNET_HOME per test, so no test reads or writes ~/.anynet."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("ANYNET_HOME", str(path))
-    return path
 
 
 def _one_error_line(capsys, expected):

@@ -14,7 +14,7 @@ from anynet.backend import to_numpy
 from anynet.layers import conv
 from anynet.models import cnn
 
-from .conftest import assert_on
+from .helpers import assert_on
 
 
 def _small_cnn(backend="numpy", seed=0):

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from anynet import layers as L
 from anynet.backend import Backend, get_backend
 
-from .conftest import assert_on, host
-from .test_gradients import _numeric_grad
+from .helpers import _numeric_grad, assert_on, host
 
 SETTINGS = settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -22,8 +22,8 @@ from anynet.backend import available_backends, backend_of, get_backend, register
 from anynet.data.augment import Augmenter
 
 from . import cupy_double as cp
-from .conftest import assert_on
 from .cupy_double.backend import CupyDoubleBackend
+from .helpers import _data, assert_on
 
 UNSUPPORTED = "Unsupported type <class 'numpy.ndarray'>"
 IMPLICIT = (
@@ -35,13 +35,6 @@ IMPLICIT = (
 @pytest.fixture
 def xp():
     return get_backend("cupy_double").xp
-
-
-def _data(n=96, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, size=(n, 8, 8), dtype=np.uint8)
-    y = (x[:, :4].mean(axis=(1, 2)) > x[:, 4:].mean(axis=(1, 2))).astype(np.int64)
-    return x, y
 
 
 # ---------------------------------------------------------------------- the double is CuPy-like

@@ -20,7 +20,7 @@ from anynet.training import Callback, read_checkpoint
 from anynet.training.seeding import get_random_state, set_random_state
 
 from . import cupy_double as cp
-from .conftest import assert_on
+from .helpers import _data, assert_on
 
 
 def _draws(source, dtype="float32"):
@@ -96,13 +96,6 @@ def test_set_state_refuses_what_is_no_position(state):
 
 
 # ---------------------------------------------------------------------- a whole run
-
-
-def _data(n=96, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, size=(n, 8, 8), dtype=np.uint8)
-    y = (x[:, :4].mean(axis=(1, 2)) > x[:, 4:].mean(axis=(1, 2))).astype(np.int64)
-    return x, y
 
 
 class _StopAt(Callback):

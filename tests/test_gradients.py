@@ -14,12 +14,11 @@ from anynet import losses
 from anynet.backend import get_backend
 from anynet.losses import one_hot
 
-from .conftest import host
+from .helpers import _numeric_grad, host
 
 SETTINGS = settings(
     max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-EPS = 1e-6
 TOL = 1e-6
 
 
@@ -52,21 +51,6 @@ def _forward(layer, x_host, backend, seed):
     if isinstance(layer, L.Dropout):
         layer.random = backend.random(seed)
     return layer.forward(backend.asarray(x_host, dtype="float64"), training=True)
-
-
-def _numeric_grad(f, value: np.ndarray) -> np.ndarray:
-    grad = np.zeros_like(value)
-    it = np.nditer(value, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        orig = value[i]
-        value[i] = orig + EPS
-        up = f()
-        value[i] = orig - EPS
-        down = f()
-        value[i] = orig
-        grad[i] = (up - down) / (2 * EPS)
-    return grad
 
 
 @pytest.mark.parametrize("case", sorted(LAYER_CASES))

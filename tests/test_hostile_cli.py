@@ -15,13 +15,7 @@ import anynet
 from anynet.cli import main
 from anynet.io import save_model
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """A fresh $ANYNET_HOME per test, so no test reads or writes ~/.anynet."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("ANYNET_HOME", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("home")  # a fresh $ANYNET_HOME per test (conftest.py)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from anynet import io, load_model
 from anynet.io import ModelFileError, architecture, save_model
 from anynet.io import format as model_format
 
+from .helpers import _tensors
+
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory):
@@ -39,12 +41,6 @@ def _raw(path, header, data=b""):
 
 def _meta(path) -> dict:
     return json.loads(_parts(path)[0]["__metadata__"]["anynet"])
-
-
-def _tensors(path) -> dict:
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))
 
 
 def _write(path, tensors, meta):

@@ -18,12 +18,7 @@ from anynet.run import ModelNotSavedError, train
 from anynet.training import Callback, CheckpointError, read_checkpoint
 from anynet.training.checkpoint import CHECKPOINT_FILE, tensors_digest
 
-
-def blobs(n=96, d=8, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 2.0, (k, d))
-    y = np.arange(n) % k
-    return (centres[y] + rng.normal(0, 1.0, (n, d))).astype(np.float32), y.astype(np.int64)
+from .helpers import blobs
 
 
 def make_net(lr=5e-3, extra=()):
@@ -311,6 +306,8 @@ def test_damaged_generator_positions_are_damage(tmp_path):
     x, y = blobs()
     with pytest.raises(KeyboardInterrupt):
         make_net().fit(x, y, epochs=2, batch_size=16, checkpoint_dir=tmp_path, callbacks=[StopMidEpoch()])
-    _rewrite(tmp_path, lambda meta, tensors: meta["random_state"]["stream"].update(state={"bit_generator": "X"}))
+    _rewrite(
+        tmp_path, lambda meta, tensors: meta["random_state"]["stream"].update(state={"bit_generator": "X"})
+    )
     with pytest.raises(CheckpointError, match="generator positions are damaged"):
         make_net().fit(x, y, epochs=2, batch_size=16, checkpoint_dir=tmp_path, resume=True)

@@ -9,7 +9,6 @@ with httpx and raw sockets. Every loop here is bounded in count and time.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -37,6 +36,8 @@ from PIL import Image, ImageDraw
 
 from anynet.app import server
 from anynet.models import mlp
+
+from .helpers import data_url
 
 BASE = "http://127.0.0.1"
 
@@ -73,10 +74,6 @@ def seven(size=280, mode="L") -> Image.Image:
         width=w,
     )
     return img
-
-
-def data_url(data: bytes, mime="image/png") -> str:
-    return f"data:{mime};base64," + base64.b64encode(data).decode()
 
 
 SEVEN_PNG = encode(seven())

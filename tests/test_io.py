@@ -15,7 +15,7 @@ from anynet import load_model
 from anynet.backend import to_numpy
 from anynet.io import ModelFileError, read_metadata, save_model
 
-from .conftest import assert_on
+from .helpers import _tensors, assert_on
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +109,6 @@ def test_missing_file(tmp_path):
 def test_unbuilt_network_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="without weights"):
         save_model(anynet.mlp((3,)), tmp_path / "x.safetensors")
-
-
-def _tensors(path):
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))
 
 
 FIXTURES = Path(__file__).with_name("fixtures")

@@ -9,7 +9,7 @@ import pytest
 import anynet
 from anynet.training import Callback, WeightAveraging
 
-from .test_lifecycle_checkpoint import InterruptAt, assert_same, blobs, fit, make_net
+from .helpers import InterruptAt, assert_same, blobs, fit, make_net
 
 
 class Recorder(Callback):

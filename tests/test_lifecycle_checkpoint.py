@@ -3,8 +3,6 @@ uninterrupted run ends (bit for bit on NumPy), Ctrl-C saves and says how to resu
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -22,56 +20,7 @@ from anynet.training import (
 )
 from anynet.training.checkpoint import CHECKPOINT_FILE
 
-from .conftest import _backend_or_skip
-
-
-def blobs(n=96, d=8, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0, 2.0, (k, d))
-    y = np.arange(n) % k
-    return (centres[y] + rng.normal(0, 1.0, (n, d))).astype(np.float32), y.astype(np.int64)
-
-
-def make_net(backend="numpy"):
-    return anynet.mlp(
-        (16, 8),
-        num_classes=3,
-        dropout=0.25,
-        backend=backend,
-        seed=3,
-        optimizer=anynet.Adam(lr=5e-3, schedule="cosine"),
-    )
-
-
-class InterruptAt(Callback):
-    """Raise KeyboardInterrupt at the end of epoch ``epoch`` or after step ``step`` of it;
-    ``sigint`` sends a real SIGINT instead (the loop finishes the step, then stops)."""
-
-    def __init__(self, epoch, step=None, sigint=False):
-        self.epoch, self.step, self.sigint, self.now = epoch, step, sigint, 0
-
-    def on_epoch_begin(self, network, epoch):
-        self.now = epoch
-
-    def on_batch_end(self, network, step, running):
-        if self.now == self.epoch and step == self.step:
-            if self.sigint:
-                os.kill(os.getpid(), signal.SIGINT)
-            else:
-                raise KeyboardInterrupt
-
-    def on_epoch_end(self, network, epoch, logs):
-        if epoch == self.epoch and self.step is None:
-            raise KeyboardInterrupt
-
-
-def augment(xb, rng):  # draws from the epoch's stream: its position must survive a resume
-    return xb + rng.normal(tuple(xb.shape), 0.0, 0.05, dtype=xb.dtype)
-
-
-def fit(net, data, **kw):
-    x, y = data
-    return net.fit(x, y, epochs=4, batch_size=16, validation_data=(x[:30], y[:30]), augment=augment, **kw)
+from .helpers import InterruptAt, _backend_or_skip, assert_same, blobs, fit, make_net
 
 
 def callbacks():
@@ -79,15 +28,6 @@ def callbacks():
         EarlyStopping(monitor="val_loss", patience=10),
         ReduceLROnPlateau(monitor="loss", patience=1, mode="max"),
     ]
-
-
-def assert_same(a, b, exact=True):
-    for la, lb in zip(a.get_weights(), b.get_weights()):
-        for k in la:
-            if exact:
-                np.testing.assert_array_equal(la[k], lb[k])
-            else:
-                np.testing.assert_allclose(la[k], lb[k], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from anynet.backend import to_numpy
 from anynet.layers import Dropout
 from anynet.training.seeding import derive_seed
 
-from .conftest import _backend_or_skip
+from .helpers import _backend_or_skip
 
 
 class ProbeDropout(Dropout):

@@ -11,7 +11,7 @@ from anynet import layers as L
 from anynet.backend import BackendError, to_numpy
 from anynet.training import Callback, EarlyStopping
 
-from .conftest import _backend_or_skip, assert_on
+from .helpers import _backend_or_skip, assert_on
 
 
 def two_spirals(n_per_class=200, noise=0.15, seed=0):

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from anynet import imageprep
 from anynet.predict import Prediction, class_names, predict_files, show_image, top_k
 
-from ._trained import mnist_mlp
+from .helpers import mnist_mlp
 
 
 class FixedModel:
