@@ -11,7 +11,7 @@ from anynet.backend import to_numpy
 from anynet.layers import Dropout
 from anynet.training.seeding import derive_seed
 
-from .helpers import _backend_or_skip
+from .helpers import BACKEND_SPECS, _backend_or_skip
 
 
 class ProbeDropout(Dropout):
@@ -47,8 +47,10 @@ def record_run(spec, **fit_kw):
     return start, batches, probe.masks
 
 
-@pytest.mark.parametrize("spec", ["array_api_strict", "torch"])
+@pytest.mark.parametrize("spec", [s for s in BACKEND_SPECS if s != "numpy"])  # NumPy is the reference
 def test_same_weights_batches_and_masks_as_numpy(spec):
+    if _backend_or_skip(spec).accelerator:  # the host draws are what this test compares
+        pytest.skip(f"{spec}: random='auto' draws with the device's own generator on a GPU (other numbers)")
     ref = record_run("numpy")
     got = record_run(spec)
     for a, b in zip(ref[0], got[0]):
