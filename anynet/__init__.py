@@ -4,6 +4,7 @@ against the Python Array API standard and run on NumPy, CuPy, PyTorch or any com
 from ._version import __version__
 from .backend import Backend, BackendError, available_backends, backend_of, get_backend, to_numpy
 from .config import TrainConfig
+from .export import export_onnx
 from .io import ModelFileError, save_model
 from .layers import (
     AveragePool2D,
@@ -90,6 +91,7 @@ __all__ = [
     "available_backends",
     "backend_of",
     "cnn",
+    "export_onnx",
     "get_backend",
     "load_model",
     "lr_find",

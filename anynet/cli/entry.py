@@ -13,7 +13,7 @@ from ..backend import BackendError
 from ..data import DataError
 from ..distributed.comm import DistributedError
 from ..io import ModelFileError
-from . import evaluate, info, predict, serve, sweep, train
+from . import evaluate, export, info, predict, serve, sweep, train
 from .common import _say
 from .threads import _thread_limit
 
@@ -40,6 +40,7 @@ examples:
   anynet evaluate --dataset mnist               evaluate the last trained model
   anynet predict my_digit.png --show seen/      top-3 guesses for your own image
   anynet serve                                  draw characters in the browser
+  anynet export model.onnx                      the last trained model as ONNX (onnxruntime)
   anynet info                                   versions, backends, data found locally
 
 environment:
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"anynet {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (train, evaluate, predict, serve, sweep, info):
+    for command in (train, evaluate, predict, serve, sweep, export, info):
         command.add(sub)
     return parser
 
