@@ -38,3 +38,11 @@ def home(tmp_path, monkeypatch):
     path = tmp_path / "home"
     monkeypatch.setenv("ANYNET_HOME", str(path))
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that reads the real data set (through the data_dir fixture, directly or by way of
+    another fixture) is slow: ``-m "not slow"`` is the quick loop."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

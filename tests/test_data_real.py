@@ -9,6 +9,8 @@ import pytest
 from anynet.data import load, stratified_split
 from anynet.data.splits import STANDIN_SEED, STANDIN_TEST_FRACTION
 
+pytestmark = pytest.mark.slow  # reads the real data set
+
 DATA = os.environ.get("ANYNET_DATA_DIR")
 
 MNIST_TRAIN = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

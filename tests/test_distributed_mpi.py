@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # every test starts ranks with mpiexec
+
 # The worker: the same seed, data and global batch whatever the number of ranks. Each rank
 # writes its final weights; rank 0 also saves the model through anynet.train(save=...).
 WORKER = textwrap.dedent(

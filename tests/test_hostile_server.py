@@ -594,6 +594,7 @@ def _still_serves(url):
     assert_prediction(r)
 
 
+@pytest.mark.slow  # a real server
 def test_live_bombs_keep_the_server_small(live):
     import httpx
 
@@ -622,6 +623,7 @@ def test_live_bombs_keep_the_server_small(live):
     _still_serves(url)
 
 
+@pytest.mark.slow  # a real server
 def test_live_oversized_bodies_get_413_not_a_reset(live):
     """The 413 reaches a client still sending its body (http.client, as urllib uses it): the
     server reads and drops the rest first instead of closing on unread data (a reset)."""
@@ -682,6 +684,7 @@ def _recv_all(sock, limit_s=10.0) -> bytes:
         return data
 
 
+@pytest.mark.slow  # a real server
 def test_live_slow_body_is_cut_off_with_408(live):
     url, _ = live
     port = int(url.rsplit(":", 1)[1])
@@ -707,6 +710,7 @@ def test_live_slow_body_is_cut_off_with_408(live):
     _still_serves(url)
 
 
+@pytest.mark.slow  # a real server
 def test_live_slow_headers_are_cut_off(live):
     url, _ = live
     port = int(url.rsplit(":", 1)[1])

@@ -257,6 +257,7 @@ def test_sweep_command_refuses_user_errors_cleanly(tmp_path, monkeypatch, capsys
     assert calls == [] and not out.exists()
 
 
+@pytest.mark.slow  # starts a local Ray
 def test_ray_sweep_stops_bad_trials_early(tmp_path):
     """Three trials on a local Ray (2 CPUs), ASHA: the hopeless one stops after one epoch."""
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'anynet[ray]'")
