@@ -259,8 +259,15 @@ class Network:
         with self.backend.activate():
             out, tape = self.forward_train(xb)
             value, ctx = loss_fn.forward(out, targets)
-            self.optimizer.step(self.backward(tape, loss_fn.backward(ctx)))
+            self.apply_updates(self.backward(tape, loss_fn.backward(ctx)))
             return value, self.count_correct(out, targets)
+
+    def apply_updates(self, updates: list[Update]) -> None:
+        """One optimizer step from ``updates`` (``backward``'s), its new parameters stored in
+        their layers (the arrays already there, updated in place, on a mutable library)."""
+        for name, value in self.optimizer.step(updates).items():
+            index, param = name.split(".", 1)
+            self.layers[int(index)].params[param] = value
 
     def count_correct(self, out: Array, targets: Array) -> Array:
         xp = self.xp

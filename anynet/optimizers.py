@@ -1,7 +1,9 @@
 """Optimizers: each is bound to a backend (``bind``), owns its per-parameter state (momentum,
-Adam moments, keyed by parameter name) and its ``reset()``, and updates parameters *in place*
-(the layers keep references to them) from ``(name, param, grad, decay)`` entries, where
-``decay`` says whether weight decay applies (weights yes, biases no).
+Adam moments, keyed by parameter name) and its ``reset()``, and computes each parameter's new
+value from ``(name, param, grad, decay)`` entries, where ``decay`` says whether weight decay
+applies (weights yes, biases no). ``step`` returns the new parameters by name; on libraries that
+update in place they are the arrays given, updated, and on immutable ones (JAX) new arrays, which
+the network stores (``Network.apply_updates``).
 
 Learning-rate schedules are in :mod:`anynet.schedules`: ``start_epoch`` applies an epoch
 schedule, ``start_step`` a per-step one; ``lr_scale`` (1 unless a callback such as
@@ -140,22 +142,25 @@ class Optimizer:
         self.lr_scale = float(state["lr_scale"])
 
     # ------------------------------------------------------------------ stepping
-    def step(self, updates: Iterable[Update]) -> None:
-        """Update each parameter in place from its gradient."""
+    def step(self, updates: Iterable[Update]) -> dict[str, Array]:
+        """Each parameter's new value from its gradient, by name (the array given, updated in
+        place, where the library allows it)."""
         if self.backend is None:
             raise RuntimeError(f"{type(self).__name__} is not bound to a backend: call bind(backend)")
         self.steps += 1
         self._prepare()
         if self.clip_norm is not None:
             updates = self._clipped(list(updates))
+        new = {}
         for name, param, grad, decay in updates:
             if name not in self.state:
                 self.state[name] = self._new_state(param)
             if name not in self.scratch:  # also remade after a move to another backend
                 self.scratch[name] = self._new_scratch(param)
-            self._update(param, grad, decay, self.state[name], self.scratch[name])
+            new[name] = self._update(param, grad, decay, self.state[name], self.scratch[name])
         if FLUSH_EVERY and self.steps % FLUSH_EVERY == 0:
             self._flush_subnormals()
+        return new
 
     def _clipped(self, updates: list[Update]) -> list[Update]:
         """The updates with every gradient scaled by ``min(1, clip_norm / global_norm)``,
@@ -182,15 +187,16 @@ class Optimizer:
     def _new_scratch(self, param: Array) -> Array | None:
         return None
 
-    def _update(self, param, grad, decay, state, scratch) -> None:
-        """Update ``param`` in place; ``scratch`` is a work buffer from the backend (or None)."""
+    def _update(self, param, grad, decay, state, scratch) -> Array:
+        """``param``'s new value (``state``'s entries replaced by theirs); ``scratch`` is a work
+        buffer from the backend (or None)."""
         raise NotImplementedError
 
     def _flush_subnormals(self) -> None:
         assert self.backend is not None
         for state in self.state.values():
-            for arr in state.values():
-                self.backend.flush_small(arr, FLUSH_BELOW)
+            for key, arr in state.items():
+                state[key] = self.backend.flush_small(arr, FLUSH_BELOW)
 
     def get_config(self) -> dict:
         sched = getattr(self.schedule, "get_config", lambda: {"type": "custom"})()
@@ -226,18 +232,21 @@ class SGD(Optimizer):
         return {"velocity": self.bound.xp.zeros_like(param)} if self.momentum else {}
 
     def _update(self, param, grad, decay, state, scratch):
+        # augmented assignments update in place, or make new arrays on an immutable library
         if decay and self.weight_decay:
             grad = grad + self.weight_decay * param
         if not self.momentum:
             param -= self.lr * grad
-            return
+            return param
         v = state["velocity"]
         v *= self.momentum
         v += grad
+        state["velocity"] = v
         if self.nesterov:
             param -= self.lr * (grad + self.momentum * v)
         else:
             param -= self.lr * v
+        return param
 
 
 def GradientDescent(lr=0.1, schedule=None, clip_norm=None) -> SGD:
@@ -281,9 +290,10 @@ class Adam(Optimizer):
                 param -= (self.lr * self.weight_decay) * param
             else:
                 grad = grad + self.weight_decay * param
-        self.bound.adam_update(
+        param, state["m"], state["v"] = self.bound.adam_update(
             param, grad, state["m"], state["v"], scratch, self.beta1, self.beta2, self._step_size, self._eps_t
         )
+        return param
 
 
 class AdamW(Adam):

@@ -1,5 +1,9 @@
 """The :class:`Backend` base class: one array library on one device.
 
+Arrays may be immutable (JAX): every kernel returns the arrays it changes, and stored state is
+written back by its owner; indexed updates go through array-api-extra's ``at`` (in place where
+the library allows it, a new array where it does not).
+
 The base class *is* the generic Array API implementation: every method is written against the
 standard, so any compliant library runs through it. Subclasses (``numpy.py``, ``cupy.py``,
 ``torch.py``) override only what their library does faster or differently (a device context, an
@@ -15,6 +19,7 @@ import math
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
+from array_api_extra import at
 
 __all__ = ["Array", "Backend", "BackendError", "HostRandom", "RandomSource", "Shape", "host_copy"]
 
@@ -268,14 +273,17 @@ class Backend:
         beta2: float,
         step_size: float,
         eps: float,
-    ) -> None:
-        """One Adam step, in place on ``param``, ``m`` and ``v``::
+    ) -> tuple[Array, Array, Array]:
+        """One Adam step; returns the new ``param``, ``m`` and ``v``::
 
             m <- beta1 m + (1 - beta1) g
             v <- beta2 v + (1 - beta2) g^2
             param <- param - step_size * (m / (sqrt(v) + eps))
 
-        ``step_size`` and ``eps`` already carry the bias corrections (see ``Adam.step``).
+        ``step_size`` and ``eps`` already carry the bias corrections (see ``Adam.step``). A
+        library that updates arrays in place returns the arrays it was given, updated; an
+        immutable one (JAX: the augmented assignments below make new arrays) returns new ones,
+        which the caller stores.
         """
         xp = self.xp
         m *= beta1
@@ -289,12 +297,14 @@ class Backend:
         d = m / d
         d *= step_size
         param -= d
+        return param, m, v
 
-    def flush_small(self, a: Array, threshold: float) -> None:
-        """Set entries of ``a`` with ``|a| < threshold`` to zero, in place (keeps Adam's
-        moments out of the float subnormal range; see ``anynet.optimizers.FLUSH_BELOW``)."""
+    def flush_small(self, a: Array, threshold: float) -> Array:
+        """``a`` with the entries ``|a| < threshold`` set to zero (keeps Adam's moments out of
+        the float subnormal range; see ``anynet.optimizers.FLUSH_BELOW``); returns it (updated in
+        place where the library can)."""
         xp = self.xp
-        a[...] = xp.where(xp.abs(a) < threshold, 0.0, a)
+        return at(a)[...].set(xp.where(xp.abs(a) < threshold, 0.0, a))
 
     # ------------------------------------------------------------------ convolution
     def batch_slices(self, n: int | None, per_sample: int, budget: int) -> list[slice] | None:
@@ -355,7 +365,7 @@ class Backend:
             for j in range(kw):
                 rows = slice(i, i + stride * (ho - 1) + 1, stride)
                 across = slice(j, j + stride * (wo - 1) + 1, stride)
-                out[:, :, rows, across] += parts[:, i, j, :, :, :]
+                out = at(out)[:, :, rows, across].add(parts[:, i, j, :, :, :])
         return xp.permute_dims(out, (1, 0, 2, 3))
 
     # ------------------------------------------------------------------ normalisation and pooling
@@ -426,8 +436,7 @@ class Backend:
         if tuple(g.shape) == tuple(shape):
             return g
         out = self.xp.zeros(shape, dtype=g.dtype, device=self.device)
-        out[:, :, : g.shape[2], : g.shape[3]] = g
-        return out
+        return at(out)[:, :, : g.shape[2], : g.shape[3]].set(g)
 
     def max_pool_forward(self, x: Array, p: int, training: bool) -> tuple[Array, Any]:
         """The maximum of each ``p`` x ``p`` window of ``x`` (stride ``p``), and the context
@@ -454,6 +463,6 @@ class Backend:
         for i in range(p):
             for j in range(p):
                 first = xp.logical_and(win[:, :, :, i, :, j] == y, xp.logical_not(taken))
-                out[:, :, :, i, :, j] = xp.astype(first, grad.dtype) * grad
+                out = at(out)[:, :, :, i, :, j].set(xp.astype(first, grad.dtype) * grad)
                 taken = xp.logical_or(taken, first)
         return self.uncrop(xp.reshape(out, (n, c, ho * p, wo * p)), shape)

@@ -144,10 +144,11 @@ class CupyBackend(Backend):
         rounded as the generic reference's separate kernels round it."""
         return self.module.ElementwiseKernel(*_ADAM_UPDATE, options=("--fmad=false",))
 
-    def adam_update(self, param, grad, m, v, scratch, beta1, beta2, step_size, eps) -> None:
+    def adam_update(self, param, grad, m, v, scratch, beta1, beta2, step_size, eps):
         """The reference's update, operation for operation, in one pass over each parameter
         (one launch instead of about a dozen); needs no scratch buffer."""
         self._adam_kernel(grad, beta1, 1.0 - beta1, beta2, 1.0 - beta2, step_size, eps, param, m, v)
+        return param, m, v
 
     @classmethod
     def handles(cls, a: Any) -> bool:

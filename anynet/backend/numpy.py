@@ -65,9 +65,11 @@ class NumpyBackend(Backend):
         np.divide(m, s, out=s)
         np.multiply(s, step_size, out=s)
         np.subtract(param, s, out=param)
+        return param, m, v
 
     def flush_small(self, a, threshold):
         np.copyto(a, 0.0, where=np.abs(a) < threshold)
+        return a
 
     def pad2d(self, x, pad):
         """The same zeros around ``x``, in one allocation and one copy."""

@@ -12,6 +12,7 @@ import numpy as np
 from .base import Backend, BackendError, host_copy
 from .cupy import CupyBackend
 from .generic import INSTALL_HINTS, GenericBackend
+from .jax import JaxBackend
 from .numpy import NumpyBackend
 from .torch import TorchBackend
 
@@ -29,11 +30,14 @@ __all__ = [
 ]
 
 #: libraries with a backend class of their own; any other compliant library is served generically
-_CLASSES: dict[str, type[Backend]] = {cls.library: cls for cls in (NumpyBackend, CupyBackend, TorchBackend)}
+_CLASSES: dict[str, type[Backend]] = {
+    cls.library: cls for cls in (NumpyBackend, CupyBackend, TorchBackend, JaxBackend)
+}
 #: the libraries anynet is tested with, in the order ``available_backends`` lists them
-KNOWN = ("numpy", "cupy", "torch", "array_api_strict")
-#: names that stand for a backend: ``"cpu"`` is the host backend, whatever library serves it
-ALIASES = {"cpu": "numpy"}
+KNOWN = ("numpy", "cupy", "torch", "jax", "array_api_strict")
+#: names that stand for a backend: ``"cpu"`` is the host backend, whatever library serves it;
+#: ``"jax.numpy"`` (the Array API namespace's name) is JAX
+ALIASES = {"cpu": "numpy", "jax.numpy": "jax"}
 #: backend classes added with :func:`register_backend` (test doubles), by name
 _REGISTERED: dict[str, type[Backend]] = {}
 
@@ -161,13 +165,9 @@ def backend_of(a: Any) -> Backend:
     """The backend an array belongs to: its library and its device."""
     if isinstance(a, np.ndarray):
         return get_backend("cpu")
-    for registered in _REGISTERED.values():
-        if registered.handles(a):
-            return _with_device(registered, a)
-    library = type(a).__module__.split(".")[0]
-    cls = _CLASSES.get(library)
-    if cls is not None:
-        return _with_device(cls, a)
+    for cls in (*_REGISTERED.values(), *_CLASSES.values()):
+        if cls.handles(a):
+            return _with_device(cls, a)
     namespace = getattr(a, "__array_namespace__", None)
     if namespace is None:
         raise BackendError(f"arrays of type {type(a).__name__} are not supported")

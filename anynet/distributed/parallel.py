@@ -154,7 +154,7 @@ class DataParallel:
         self.comm_seconds += time.perf_counter() - start
         self.steps += 1
         updates, (loss, hits) = self.bucket.unpack(net.xp, flat)
-        net.optimizer.step(updates)
+        net.apply_updates(updates)
         return loss, hits
 
     # ------------------------------------------------------------------ keeping ranks equal
@@ -167,15 +167,14 @@ class DataParallel:
         return arrays, xp.concat(parts)
 
     def _write_back(self, net, kind: str, arrays: list, flat: Array) -> None:
+        """Each array of ``kind`` (``params`` or ``buffers``) replaced by its part of ``flat``
+        (a copy: the optimizer's state is keyed by name, so a new array loses nothing)."""
         offset = 0
         for layer, name in arrays:
             old = getattr(layer, kind)[name]
             n = math.prod(old.shape)
             new = net.xp.reshape(flat[offset : offset + n], tuple(old.shape))
-            if kind == "params":  # in place: the optimizer's state is keyed by name, not object
-                old[...] = new
-            else:
-                getattr(layer, kind)[name] = new
+            getattr(layer, kind)[name] = net.xp.asarray(new, copy=True)
             offset += n
 
     def sync_parameters(self, net) -> None:

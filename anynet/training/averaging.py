@@ -51,8 +51,9 @@ class WeightAveraging(Callback):
         for average, layer in zip(self.average, network.layers):
             for name, value in layer.state.items():
                 a = average[name]
-                a *= d
+                a *= d  # in place, or a new array on an immutable library: stored back below
                 a += (1.0 - d) * value
+                average[name] = a
         self.updates += 1
 
     def on_train_end(self, network):
