@@ -14,6 +14,17 @@ from .helpers import BACKEND_SPECS, _backend_or_skip
 
 def pytest_configure(config):
     register_cupy_double()  # makes "cupy_double" a backend spec (it is never picked by "auto")
+    _jax_x64()
+
+
+def _jax_x64() -> None:
+    """JAX makes float64 arrays only in x64 mode, which must be set before any array exists:
+    the float64 gradient checks run on JAX too."""
+    try:
+        import jax
+    except ImportError:
+        return
+    jax.config.update("jax_enable_x64", True)
 
 
 @pytest.fixture(params=BACKEND_SPECS)

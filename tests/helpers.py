@@ -28,6 +28,7 @@ BACKEND_SPECS = [
     "array_api_strict:device1",  # a fake second device: catches arrays created on the wrong device
     "torch",
     "torch:cuda",
+    "jax",  # immutable arrays: every update must be stored back (float64 in x64 mode, conftest)
     "cupy",
     # the CuPy test double (tests/cupy_double): CuPy's refusals and syncs, without a GPU (its
     # second fake GPU is tested in test_cupy_double.py: it needs the device context entered)

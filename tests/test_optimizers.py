@@ -18,8 +18,8 @@ def _run(opt, backend, steps=5, decay=True):
     rng = np.random.default_rng(0)
     p = backend.asarray(rng.normal(size=(3, 2)), dtype="float64")
     grads = [rng.normal(size=(3, 2)) for _ in range(steps)]
-    for g in grads:
-        opt.step([("p", p, backend.asarray(g, dtype="float64"), decay)])
+    for g in grads:  # step returns the new parameters (new arrays on an immutable library)
+        p = opt.step([("p", p, backend.asarray(g, dtype="float64"), decay)])["p"]
     return to_numpy(p), grads
 
 
@@ -89,7 +89,7 @@ def test_subnormal_moments_are_flushed(backend):
     p = backend.asarray(np.ones(4), dtype="float32")
     tiny = backend.asarray(np.array([1e-39, -1e-40, 0.0, 1.0]), dtype="float32")  # two subnormals
     for _ in range(O.FLUSH_EVERY):
-        opt.step([("p", p, tiny, True)])
+        p = opt.step([("p", p, tiny, True)])["p"]
     m = to_numpy(opt.state["p"]["m"])
     v = to_numpy(opt.state["p"]["v"])
     assert m[0] == 0.0 and m[1] == 0.0 and m[3] > 0.5
@@ -145,19 +145,20 @@ def test_clip_norm_scales_all_gradients_together(backend):
     g1, g2 = 3 * rng.normal(size=(3, 2)), 3 * rng.normal(size=4)
     a = backend.asarray(p1, dtype="float32")
     b = backend.asarray(p2, dtype="float32")
-    opt.step(
+    new = opt.step(
         [
             ("a", a, backend.asarray(g1, dtype="float32"), True),
             ("b", b, backend.asarray(g2, dtype="float32"), False),
         ]
     )
+    a, b = new["a"], new["b"]
     norm = np.sqrt((g1**2).sum() + (g2**2).sum())
     assert norm > 1
     np.testing.assert_allclose(to_numpy(a), p1 - 0.5 * g1 / norm, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(to_numpy(b), p2 - 0.5 * g2 / norm, rtol=1e-5, atol=1e-6)
     small = O.SGD(lr=0.5, clip_norm=1e6).bind(backend)  # below the limit: untouched
     c = backend.asarray(p1, dtype="float32")
-    small.step([("c", c, backend.asarray(g1, dtype="float32"), True)])
+    c = small.step([("c", c, backend.asarray(g1, dtype="float32"), True)])["c"]
     np.testing.assert_allclose(to_numpy(c), p1 - 0.5 * g1, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="clip_norm"):
         O.Adam(clip_norm=0)
