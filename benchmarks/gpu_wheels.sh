@@ -10,12 +10,12 @@ cd "$(dirname "$0")/.."
 src=${ANYNET_DATA_DIR:-../shared/data}
 rm -rf .whl && mkdir -p .whl data
 # the image has numpy, cupy, torch, jax, pytest, hypothesis, httpx, anyio, h11, click, pillow,
-# safetensors, tqdm, requests, threadpoolctl, scikit-learn, matplotlib, mpi4py and onnx (see
-# the device tool's KINDS.md); these it lacks:
+# safetensors, tqdm, requests, threadpoolctl, scikit-learn, matplotlib, mpi4py, jax, onnx and
+# onnxruntime (see the device tool's KINDS.md); these it lacks:
 wheels=(
     array-api-compat array-api-strict array-api-extra pooch platformdirs
     fastapi starlette pydantic pydantic-core annotated-types typing-inspection annotated-doc
-    uvicorn python-multipart sniffio
+    uvicorn python-multipart sniffio ndonnx spox
 )
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
