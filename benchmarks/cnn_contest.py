@@ -131,3 +131,198 @@ def peak_memory(framework: str, x, y) -> dict:
     runner.epoch()
     _, peak = rss_bytes()
     return {"framework": framework, "samples": int(x.shape[0]), "rss_delta": peak - base}
+
+
+# --------------------------------------------------------------------------- where the time goes
+
+#: the backend kernels the profile times inside the layers (those a backend has)
+KERNELS = (
+    "pad2d",
+    "im2col",
+    "col2im",
+    "conv_columns",
+    "conv_input_grad",
+    "batch_norm_train",
+    "batch_norm_backward",
+    "relu_forward",
+    "relu_backward",
+    "max_pool_forward",
+    "max_pool_backward",
+    "adam_update",
+)
+
+
+def profile_anynet(x, y, steps: int = 60, warmup: int = 5, batch: int = 128) -> dict:
+    """CPU milliseconds per training step of anynet's CNN, per layer (forward, backward), for the
+    loss, the optimizer and taking the batch, and per backend kernel inside them (each method of
+    ``KERNELS`` the backend has, wrapped with a timer); medians over ``steps`` steps after
+    ``warmup``. The step runs as ``Network.train_step`` does, inside ``backend.activate()``; also
+    the step's system time and minor page faults (fresh memory the kernel maps and zeroes)."""
+    import resource
+
+    net = anynet_cnn()
+    b = net.backend
+    kernel_times: dict[str, list[float]] = {}  # per step: the sum over the step's calls
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.process_time()
+            out = fn(*args, **kwargs)
+            kernel_times.setdefault(name, [0.0] * (steps + warmup))[current[0]] += time.process_time() - t0
+            return out
+
+        return wrapper
+
+    for name in KERNELS:
+        if hasattr(b, name):
+            setattr(b, name, timed(name, getattr(b, name)))
+    xd, t = net.inputs(x), net.targets(y, x.shape[0])
+    order = np.random.default_rng(0).permutation(xd.shape[0])
+    layer_f: dict[int, list[float]] = {}
+    layer_b: dict[int, list[float]] = {}
+    other: dict[str, list[float]] = {"loss": [], "optimizer": [], "batch": [], "step": []}
+    usage: list[tuple[float, float]] = []
+    current = [0]
+    pt = time.process_time
+    with b.activate():
+        for s in range(warmup + steps):
+            current[0] = s
+            lo = (s * batch) % (xd.shape[0] - batch + 1)
+            r0, step0 = resource.getrusage(resource.RUSAGE_SELF), pt()
+            t0 = pt()
+            idx = order[lo : lo + batch]
+            xb, tb = np.take(xd, idx, axis=0), np.take(t, idx, axis=0)
+            other["batch"].append(pt() - t0)
+            h, tape = xb, []
+            for i, layer in enumerate(net.layers):
+                t0 = pt()
+                h, ctx = layer.forward(h, True)
+                layer_f.setdefault(i, []).append(pt() - t0)
+                tape.append(ctx)
+            t0 = pt()
+            _, lctx = net.loss.forward(h, tb)
+            g = net.loss.backward(lctx)
+            net.count_correct(h, tb)
+            other["loss"].append(pt() - t0)
+            updates = []
+            for i in range(len(net.layers) - 1, -1, -1):
+                layer = net.layers[i]
+                t0 = pt()
+                g, grads = layer.backward(tape[i], g, need_input_grad=i > 0)
+                layer_b.setdefault(i, []).append(pt() - t0)
+                updates.extend((f"{i}.{n}", layer.params[n], d, n in layer.decayed) for n, d in grads.items())
+            del tape, h, g, lctx
+            t0 = pt()
+            net.apply_updates(updates)
+            other["optimizer"].append(pt() - t0)
+            del updates
+            other["step"].append(pt() - step0)
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            usage.append((r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt))
+
+    def ms(v):
+        return 1000.0 * float(np.median(v[warmup:]))
+
+    layers = [
+        {"index": i, "layer": repr(layer), "forward_ms": ms(layer_f[i]), "backward_ms": ms(layer_b[i])}
+        for i, layer in enumerate(net.layers)
+    ]
+    kernels = {k: 1000.0 * float(np.median(v[warmup:])) for k, v in kernel_times.items()}
+    return {
+        "steps": steps,
+        "layers": layers,
+        "loss_ms": ms(other["loss"]),
+        "optimizer_ms": ms(other["optimizer"]),
+        "batch_ms": ms(other["batch"]),
+        "step_ms": ms(other["step"]),
+        "kernels_ms_per_step": kernels,
+        "system_ms_per_step": 1000.0 * float(np.median([u[0] for u in usage[warmup:]])),
+        "minor_faults_per_step": float(np.median([u[1] for u in usage[warmup:]])),
+    }
+
+
+def profile_torch(x, y, steps: int = 40, batch: int = 128, top: int = 14) -> dict:
+    """PyTorch's own profiler over ``steps`` training steps of the same network: CPU
+    milliseconds per step of its most expensive operators (self time), and the step itself."""
+    import resource
+
+    from torch.profiler import ProfilerActivity, profile
+
+    runner = TorchCnn(x[: batch * steps], y[: batch * steps])
+    runner.epoch()  # warm-up
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
+    runner.epoch()
+    r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        runner.epoch()
+    ops = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:top]
+    return {
+        "step_ms": 1000.0 * (t1 - t0) / steps,
+        "system_ms_per_step": 1000.0 * (r1.ru_stime - r0.ru_stime) / steps,
+        "minor_faults_per_step": (r1.ru_minflt - r0.ru_minflt) / steps,
+        "ops_ms_per_step": {e.key: e.self_cpu_time_total / 1000.0 / steps for e in ops},
+    }
+
+
+def profile_report(an: dict, pt: dict | None) -> str:
+    """The profiles as Markdown tables."""
+    lines = [
+        f"anynet, CPU ms per step (median of {an['steps']} steps): step {an['step_ms']:.1f}, "
+        f"of which system time {an['system_ms_per_step']:.1f} "
+        f"({an['minor_faults_per_step']:.0f} minor page faults per step)",
+        "",
+        "| layer | forward ms | backward ms |",
+        "|---|---|---|",
+    ]
+    for row in an["layers"]:
+        lines.append(
+            f"| {row['index']} {row['layer']} | {row['forward_ms']:.2f} | {row['backward_ms']:.2f} |"
+        )
+    lines += [
+        f"| loss (forward, backward, hits) | {an['loss_ms']:.2f} | |",
+        f"| optimizer (Adam, every parameter) | {an['optimizer_ms']:.2f} | |",
+        f"| taking the batch | {an['batch_ms']:.2f} | |",
+        "",
+        "Backend kernels inside those layers, CPU ms per step (all calls):",
+        "",
+        "| kernel | ms per step |",
+        "|---|---|",
+    ]
+    lines += [
+        f"| {k} | {v:.2f} |" for k, v in sorted(an["kernels_ms_per_step"].items(), key=lambda kv: -kv[1])
+    ]
+    if pt:
+        lines += [
+            "",
+            f"PyTorch eager, CPU ms per step: {pt['step_ms']:.1f}, of which system time "
+            f"{pt['system_ms_per_step']:.1f} ({pt['minor_faults_per_step']:.0f} minor page faults "
+            "per step); its profiler's most expensive operators (self CPU ms per step):",
+            "",
+            "| operator | ms per step |",
+            "|---|---|",
+        ]
+        lines += [f"| {k} | {v:.2f} |" for k, v in pt["ops_ms_per_step"].items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import argparse
+    import os
+    import sys
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description="Where a CNN training step's time goes (one thread).")
+    p.add_argument("--profile", action="store_true", help="per-layer and per-kernel profile (the default)")
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch's profile")
+    p.add_argument("--data-dir", default=os.environ.get("ANYNET_DATA_DIR", ""))
+    args = p.parse_args()
+    here = Path(__file__).resolve().parent
+    sys.path[:0] = [str(here), str(here.parent)]
+    import speed
+
+    images, labels, _, _ = speed.load_mnist(args.data_dir)
+    n = 128 * (args.steps + 5)
+    result = profile_anynet(images[:n], labels[:n], steps=args.steps)
+    torch_result = None if args.no_torch else profile_torch(images, labels, steps=min(args.steps, 40))
+    print(profile_report(result, torch_result))

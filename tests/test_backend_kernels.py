@@ -43,6 +43,7 @@ def test_reference_is_the_generic_class_on_the_same_namespace_and_device(backend
     assert ref.xp is backend.xp and ref.device == backend.device and ref.name == backend.name
     methods = ("make_array", "from_host", "to_host", "random", "adam_update", "flush_small", "scratch_like")
     methods += ("batch_norm_train", "batch_norm_backward", "max_pool_forward", "max_pool_backward", "pad2d")
+    methods += ("conv2d_forward", "conv2d_backward", "relu_forward", "relu_backward")
     overrides = [m for m in methods if getattr(type(backend), m) is not getattr(Backend, m)]
     # the libraries with a class of their own override something (the CuPy double runs CuPy's);
     # the generic one nothing
@@ -350,3 +351,135 @@ def test_batch_slices_are_a_backend_decision():
     assert numpy.batch_slices(10, 3, 100) is None  # fits
     assert numpy.batch_slices(None, 3, 1) is None  # a symbolic batch size: one piece
     assert numpy.batch_slices(10, 3, 9) == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]
+
+
+# --------------------------------------------------------------------------- convolution, ReLU
+
+#: (N, C, H, W), filters, kernel, stride, padding: NumPy's shifted columns serve stride 1 with
+#: "same" padding (the first three, a single channel and a 1x1 kernel among them); the rest take
+#: the generic path
+CONVS = [
+    ((3, 2, 6, 5), 4, 3, 1, 1),
+    ((2, 1, 7, 7), 3, 5, 1, 2),
+    ((2, 3, 4, 4), 2, 1, 1, 0),
+    ((2, 2, 6, 7), 3, 3, 2, 1),
+    ((2, 2, 5, 5), 3, 3, 1, 0),
+]
+
+
+@pytest.mark.parametrize("conv_layout", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize(("shape", "filters", "k", "stride", "pad"), CONVS)
+def test_conv2d_fast_and_generic_agree_on_every_backend(
+    backend, shape, filters, k, stride, pad, bias, conv_layout
+):
+    """Same columns, same products, the input gradient summed in the same order: the same bits
+    (zeros may differ in sign)."""
+    rng = np.random.default_rng(k + stride)
+    x = rng.normal(size=shape)
+    out = ((shape[2] + 2 * pad - k) // stride + 1, (shape[3] + 2 * pad - k) // stride + 1)
+    g = rng.normal(size=(shape[0], filters, *out))
+    w = backend.asarray(rng.normal(size=(filters, shape[1], k, k)), dtype="float32")
+    b = backend.asarray(rng.normal(size=filters), dtype="float32") if bias else None
+    results = []
+    for kernels in (backend, backend.reference()):
+        with kernels.activate():
+            y, ctx = kernels.conv2d_forward(_on(backend, x, "float32", conv_layout), w, b, stride, pad, True)
+            dx, dw, db = kernels.conv2d_backward(ctx, _on(backend, g, "float32", conv_layout), w, bias, True)
+            none, dw_first, _ = kernels.conv2d_backward(
+                ctx, _on(backend, g, "float32", conv_layout), w, bias, False
+            )
+            infer, no_ctx = kernels.conv2d_forward(
+                _on(backend, x, "float32", conv_layout), w, b, stride, pad, False
+            )
+        assert none is None and no_ctx is None and tuple(dx.shape) == shape and tuple(y.shape) == g.shape
+        for a in (y, dx, dw, infer):
+            assert_on(backend, a, backend.xp.float32)
+        results.append([to_numpy(a) for a in (y, dx, dw, dw_first, infer, db if bias else dw)])
+    for name, a, b_ in zip(("y", "dx", "dw", "dw (first layer)", "inference", "db"), *results):
+        np.testing.assert_array_equal(a, b_, err_msg=name)
+
+
+def test_numpy_conv_takes_the_shifted_path_and_keeps_the_layout():
+    """Stride-1 "same" convolutions run NumPy's own path; outputs and input gradients come back
+    (C, N, H, W)-major, as the next layers take them without a copy."""
+    numpy = get_backend("numpy")
+    rng = np.random.default_rng(0)
+    x = _on(numpy, rng.normal(size=(4, 3, 6, 6)), "float32", conv_layout=True)
+    w = rng.normal(size=(5, 3, 3, 3)).astype(np.float32)
+    with numpy.activate():
+        y, ctx = numpy.conv2d_forward(x, w, None, 1, 1, True)
+        dx = numpy.conv2d_backward(ctx, y, w, False, True)[0]
+    assert type(ctx).__name__ == "_ShiftedConv"
+    for a in (y, dx):
+        assert a.transpose(1, 0, 2, 3).flags.c_contiguous
+
+
+def test_relu_fast_and_generic_agree_on_every_backend(backend):
+    rng = np.random.default_rng(5)
+    x = _tied(rng, (3, 2, 4, 5)) - 0.5 * _tied(rng, (3, 2, 4, 5))
+    g = rng.normal(size=x.shape)
+    results = []
+    for kernels in (backend, backend.reference()):
+        with kernels.activate():
+            y, ctx = kernels.relu_forward(_on(backend, x, "float32", True), True)
+            dx = kernels.relu_backward(ctx, _on(backend, g, "float32", True))
+            infer, none = kernels.relu_forward(_on(backend, x, "float32", True), False)
+        assert none is None
+        results.append([to_numpy(a) for a in (y, dx, infer)])
+    for name, a, b in zip(("y", "dx", "inference"), *results):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+# --------------------------------------------------------------------------- NumPy's workspace
+
+
+def test_workspace_hands_out_a_buffer_only_when_nothing_refers_to_it():
+    from anynet.backend.numpy import Workspace
+
+    ws = Workspace(min_bytes=1024)
+    outside = ws.empty((64, 64), np.float32)
+    assert ws.held_bytes == 0 and outside.base is None  # no scope open: NumPy's own arrays
+    ws.enter()
+    a = ws.empty((64, 64), np.float32)
+    view = a[::2].T  # a view keeps the buffer in use
+    del a
+    b = ws.empty((64, 64), np.float32)
+    assert not np.shares_memory(view, b)
+    start, size = view.base.ctypes.data, view.base.nbytes
+    del view
+    c = ws.empty((32, 128), np.float32)  # same size, other shape: the freed buffer
+    assert start <= c.ctypes.data < start + size and not np.shares_memory(c, b)
+    del c
+    d = ws.empty((16, 64), np.float32)  # far smaller: not served by a buffer 4x its size
+    assert d.nbytes == 16 * 64 * 4 and ws.held_bytes >= 3 * d.nbytes
+    small = ws.empty((4,), np.float32)  # under min_bytes: NumPy's
+    assert small.base is None
+    assert all(x.ctypes.data % 64 == 0 for x in (b, d))
+    ws.enter()
+    ws.exit()  # nested scopes: the buffers stay
+    assert ws.held_bytes > 0
+    ws.exit()  # the outermost: forgotten (arrays in use keep their memory)
+    assert ws.held_bytes == 0
+    b[:] = 1.0
+    assert float(b.sum()) == 64 * 64
+
+
+def test_training_reuses_the_workspace_and_gives_it_back():
+    """A CNN's training steps reuse one set of buffers, and a prediction kept by the caller
+    is not overwritten by the next step."""
+    numpy = get_backend("numpy")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, 1, 12, 12)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 32)]
+    net = anynet.models.cnn((8, 8), 3, dense=8, dropout=0.0, backend="numpy", seed=1, input_shape=(1, 12, 12))
+    with numpy.activate():
+        kept = net.forward(x)
+        before = kept.copy()
+        net.train_step(x, y)
+        held = numpy.workspace.held_bytes
+        for _ in range(3):
+            net.train_step(x, y)
+        assert numpy.workspace.held_bytes == held > 0
+        np.testing.assert_array_equal(kept, before)
+    assert numpy.workspace.held_bytes == 0

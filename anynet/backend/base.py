@@ -257,6 +257,22 @@ class Backend:
         """A random-number source with ``permutation``, ``uniform`` and ``normal``."""
         return HostRandom(self, seed)
 
+    # ------------------------------------------------------------------ compiled steps
+    def jit(self, function: Any) -> Any:
+        """``function`` (a pure function of arrays and nested lists/dicts of them) compiled by
+        the library, or ``None`` where the library does not compile (all but JAX)."""
+        return None
+
+    def step_keys(self, seeds: list[int], step: int) -> Any:
+        """Random keys for one compiled step: one per seed, derived from it and ``step`` (only
+        for libraries that compile: see :meth:`jit`)."""
+        raise BackendError(f"{self.spec} does not compile training steps")
+
+    def keyed_random(self, key: Any) -> RandomSource:
+        """A random source drawing from ``key`` (one of :meth:`step_keys`) inside a compiled
+        step."""
+        raise BackendError(f"{self.spec} does not compile training steps")
+
     # ------------------------------------------------------------------ hot kernels
     def scratch_like(self, param: Array) -> Array | None:
         """A work buffer for :meth:`adam_update` (the generic path needs none)."""
@@ -367,6 +383,62 @@ class Backend:
                 across = slice(j, j + stride * (wo - 1) + 1, stride)
                 out = at(out)[:, :, rows, across].add(parts[:, i, j, :, :, :])
         return xp.permute_dims(out, (1, 0, 2, 3))
+
+    def conv2d_forward(
+        self, x: Array, w: Array, bias: Array | None, stride: int, pad: int, training: bool
+    ) -> tuple[Array, Any]:
+        """The convolution of ``x`` (N, C, H, W) with filters ``w`` (F, C, kh, kw), ``pad`` zeros
+        around each image, at ``stride``; plus ``bias`` (F,) when given. One matmul of the
+        filters with the columns of :meth:`im2col`::
+
+            y = W2 @ cols                W2 = w reshaped (F, C*kh*kw)  ->  (F, N*Ho*Wo) -> NCHW
+
+        Returns ``y`` (N, F, Ho, Wo) and the context :meth:`conv2d_backward` takes (``None``
+        unless ``training``)."""
+        xp = self.xp
+        f, c, kh, kw = w.shape
+        h, wd = x.shape[2], x.shape[3]
+        ho, wo = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+        # the padded shape as the caller knows it (a symbolic trace may not)
+        padded = xp.reshape(self.pad2d(x, pad), (-1, c, h + 2 * pad, wd + 2 * pad))
+        cols = self.im2col(padded, kh, kw, stride)
+        y = xp.reshape(w, (f, -1)) @ cols  # (F, N*Ho*Wo)
+        if bias is not None:
+            y += xp.reshape(bias, (f, 1))
+        y = xp.permute_dims(xp.reshape(y, (f, -1, ho, wo)), (1, 0, 2, 3))
+        return y, ((cols, tuple(padded.shape), stride, pad) if training else None)
+
+    def conv2d_backward(
+        self, ctx: Any, grad: Array, w: Array, bias: bool, need_input_grad: bool
+    ) -> tuple[Array | None, Array, Array | None]:
+        """``dx`` (``None`` unless ``need_input_grad``), ``dw`` and ``db`` (``None`` without a
+        ``bias``) of :meth:`conv2d_forward`, with ``g`` the output gradient laid out (F, N*Ho*Wo)::
+
+            dW = g @ cols^T       db = sum of g over its columns       dx = unpad(col2im(W2^T @ g))
+        """
+        xp = self.xp
+        cols, padded_shape, stride, pad = ctx
+        f, _, kh, kw = w.shape
+        g = xp.reshape(xp.permute_dims(grad, (1, 0, 2, 3)), (f, -1))  # (F, N*Ho*Wo)
+        w2 = xp.reshape(w, (f, -1))
+        dw = xp.reshape(g @ xp.matrix_transpose(cols), w.shape)
+        db = xp.sum(g, axis=1) if bias else None
+        if not need_input_grad:
+            return None, dw, db
+        dx = self.col2im(xp.matrix_transpose(w2) @ g, padded_shape, kh, kw, stride)
+        h, wd = padded_shape[2] - 2 * pad, padded_shape[3] - 2 * pad
+        return (dx[:, :, pad : pad + h, pad : pad + wd] if pad else dx), dw, db
+
+    # ------------------------------------------------------------------ activations
+    def relu_forward(self, x: Array, training: bool) -> tuple[Array, Any]:
+        """``max(x, 0)`` computed as ``x * (x > 0)``: the 0/1 array (of ``x``'s dtype) is also the
+        derivative, the context :meth:`relu_backward` takes (``None`` unless ``training``)."""
+        mask = self.xp.astype(x > 0.0, x.dtype)
+        return x * mask, (mask if training else None)
+
+    def relu_backward(self, ctx: Any, grad: Array) -> Array:
+        """``grad`` times the saved 0/1 derivative."""
+        return grad * ctx
 
     # ------------------------------------------------------------------ normalisation and pooling
     @staticmethod

@@ -30,11 +30,16 @@ class _Elementwise(Layer):
 
 
 class ReLU(_Elementwise):
-    """``max(x, 0)``, computed as ``x * (x > 0)``: the 0/1 array is also the derivative."""
+    """``max(x, 0)``, computed as ``x * (x > 0)``: the 0/1 array is also the derivative (the
+    backend's ``relu_forward`` and ``relu_backward``; NumPy's write into reused buffers)."""
 
     def forward(self, x, training=False):
-        mask = self.xp.astype(x > 0.0, x.dtype)
-        return x * mask, (mask if training else None)
+        assert self.backend is not None
+        return self.backend.relu_forward(x, training)
+
+    def backward(self, ctx, grad, need_input_grad=True):
+        assert self.backend is not None
+        return self.backend.relu_backward(ctx, grad), {}
 
 
 class LeakyReLU(_Elementwise):

@@ -11,8 +11,10 @@ Backward, with ``g`` the output gradient laid out (F, N*Ho*Wo) like ``y``::
     db = sum of g over its columns        (F,)
     dx = unpad(col2im(W2^T @ g))          col2im sums each column back onto the pixels it read
 
-``im2col`` and ``col2im`` are methods of the backend: the generic versions use ``xp.take`` with
-an index array and a sum of shifted slices; NumPy overrides ``im2col`` with a strided view.
+The arithmetic is the backend's (``conv2d_forward`` and ``conv2d_backward``, made of ``pad2d``,
+``im2col`` and ``col2im``: the generic versions use ``xp.take`` with an index array and a sum of
+shifted slices; NumPy makes the columns of a stride-1 "same" convolution by shifted copies of
+each channel, into reused buffers).
 """
 
 from __future__ import annotations
@@ -127,32 +129,11 @@ class Conv2D(Layer):
         return self.xp.concat([self._forward(x[part, ...], False)[0] for part in parts], axis=0), None
 
     def _forward(self, x: Array, training: bool) -> tuple[Array, Any]:
-        xp, b = self.xp, self.backend
-        assert b is not None
-        f, ho, wo = self.output_shape(tuple(x.shape[1:]))
-        c, h, w = x.shape[1:]
-        # the padded shape as the layer knows it (a symbolic trace may not)
-        padded = xp.reshape(b.pad2d(x, self.pad), (-1, c, h + 2 * self.pad, w + 2 * self.pad))
-        cols = b.im2col(padded, self.kernel_size, self.kernel_size, self.stride)
-        y = xp.reshape(self.params["W"], (f, -1)) @ cols  # (F, N*Ho*Wo)
-        if self.use_bias:
-            y += xp.reshape(self.params["b"], (f, 1))
-        y = xp.permute_dims(xp.reshape(y, (f, -1, ho, wo)), (1, 0, 2, 3))
-        return y, ((cols, tuple(padded.shape)) if training else None)
+        assert self.backend is not None
+        bias = self.params["b"] if self.use_bias else None
+        return self.backend.conv2d_forward(x, self.params["W"], bias, self.stride, self.pad, training)
 
     def backward(self, ctx: Any, grad: Array, need_input_grad: bool = True) -> tuple[Array | None, Grads]:
-        xp, b = self.xp, self.backend
-        assert b is not None and self.input_shape is not None
-        cols, padded_shape = ctx
-        f = self.filters
-        g = xp.reshape(xp.permute_dims(grad, (1, 0, 2, 3)), (f, -1))  # (F, N*Ho*Wo)
-        w2 = xp.reshape(self.params["W"], (f, -1))
-        grads = {"W": xp.reshape(g @ xp.matrix_transpose(cols), self.params["W"].shape)}
-        if self.use_bias:
-            grads["b"] = xp.sum(g, axis=1)
-        if not need_input_grad:
-            return None, grads
-        k, p = self.kernel_size, self.pad
-        dx = b.col2im(xp.matrix_transpose(w2) @ g, padded_shape, k, k, self.stride)
-        _, h, w = self.input_shape
-        return (dx[:, :, p : p + h, p : p + w] if p else dx), grads
+        assert self.backend is not None
+        dx, dw, db = self.backend.conv2d_backward(ctx, grad, self.params["W"], self.use_bias, need_input_grad)
+        return dx, ({"W": dw, "b": db} if self.use_bias else {"W": dw})
