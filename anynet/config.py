@@ -213,6 +213,11 @@ class TrainConfig:
         "--distributed",
         choices=("mpi", "nccl"),
     )
+    compile: bool = _setting(
+        False,
+        "run each training step as one compiled function (the jax backend; docs/backends.md)",
+        "--compile",
+    )
     # ------------------------------------------------------------------ what comes out
     verbose: int = _setting(
         1,

@@ -144,11 +144,23 @@ class Optimizer:
     # ------------------------------------------------------------------ stepping
     def step(self, updates: Iterable[Update]) -> dict[str, Array]:
         """Each parameter's new value from its gradient, by name (the array given, updated in
-        place, where the library allows it)."""
+        place, where the library allows it): :meth:`begin_step`, :meth:`apply`, :meth:`end_step`."""
+        self.begin_step()
+        new = self.apply(updates)
+        self.end_step()
+        return new
+
+    def begin_step(self) -> None:
+        """The host side of a step before its arithmetic: the step count and the per-step
+        constants (Adam's bias corrections)."""
         if self.backend is None:
             raise RuntimeError(f"{type(self).__name__} is not bound to a backend: call bind(backend)")
         self.steps += 1
         self._prepare()
+
+    def apply(self, updates: Iterable[Update]) -> dict[str, Array]:
+        """The arithmetic of a step (clipping, then each parameter's update): array work only,
+        so that a compiled step (:mod:`anynet.training.compiled`) can trace it."""
         if self.clip_norm is not None:
             updates = self._clipped(list(updates))
         new = {}
@@ -158,9 +170,17 @@ class Optimizer:
             if name not in self.scratch:  # also remade after a move to another backend
                 self.scratch[name] = self._new_scratch(param)
             new[name] = self._update(param, grad, decay, self.state[name], self.scratch[name])
+        return new
+
+    def end_step(self) -> None:
+        """After a step: every :data:`FLUSH_EVERY` steps, the subnormal moments flushed."""
         if FLUSH_EVERY and self.steps % FLUSH_EVERY == 0:
             self._flush_subnormals()
-        return new
+
+    def step_constants(self) -> dict[str, float]:
+        """The host numbers a step's arithmetic reads (learning rate, bias corrections), which
+        a compiled step takes as arguments instead of constants."""
+        return {"lr": self.lr}
 
     def _clipped(self, updates: list[Update]) -> list[Update]:
         """The updates with every gradient scaled by ``min(1, clip_norm / global_norm)``,
@@ -283,6 +303,9 @@ class Adam(Optimizer):
         # lr * m_hat / (sqrt(v_hat) + eps) == step_size * m / (sqrt(v) + eps * c2)
         self._step_size = self.lr * c2 / (1.0 - self.beta1**t)
         self._eps_t = self.eps * c2
+
+    def step_constants(self) -> dict[str, float]:
+        return {**super().step_constants(), "_step_size": self._step_size, "_eps_t": self._eps_t}
 
     def _update(self, param, grad, decay, state, scratch):
         if decay and self.weight_decay:

@@ -164,6 +164,7 @@ def train(config: Any = None, /, **settings: Any) -> TrainResult:
             resume=config.resume,
             class_weight=config.class_weight,
             distributed=comm,
+            compile=config.compile,
             settings=_pinned(plan, config),
         )
     return _finish(plan, history, time.perf_counter() - start, config, comm)

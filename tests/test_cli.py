@@ -276,12 +276,14 @@ def test_train_lifecycle_options_reach_train(monkeypatch, tmp_path):
                 "onecycle",
                 "--distributed",
                 "mpi",
+                "--compile",
             ]
         )
     assert seen["checkpoint_dir"] == str(tmp_path) and seen["resume"] == "auto"
     assert seen["class_weight"] == "balanced" and seen["clip_norm"] == 1.5
     assert seen["label_smoothing"] == 0.05
     assert seen["verbose"] == 2 and seen["schedule"] == "onecycle" and seen["distributed"] == "mpi"
+    assert seen["compile"] is True
 
 
 def _dead_port() -> int:

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import Array, Backend, BackendError
+from .base import Array, Backend, BackendError, Shape
 
-__all__ = ["JaxBackend"]
+__all__ = ["JaxBackend", "KeyRandom"]
 
 
 class JaxBackend(Backend):
@@ -79,3 +79,44 @@ class JaxBackend(Backend):
 
     def synchronize(self) -> None:
         self.module.effects_barrier()
+
+    # ------------------------------------------------------------------ compiled steps
+    def jit(self, function: Any) -> Any:
+        return self.module.jit(function)
+
+    def step_keys(self, seeds: list[int], step: int) -> Any:
+        random = self.module.random
+        keys = [random.fold_in(random.key(int(seed) % 2**32), int(step)) for seed in seeds]
+        return self.module.device_put(keys, self.device)
+
+    def keyed_random(self, key: Any) -> KeyRandom:
+        return KeyRandom(self, key)
+
+
+class KeyRandom:
+    """JAX's counter-based generator inside a compiled step: each draw splits the key, so the
+    numbers are a function of the key (from the run's seed, the epoch, the layer and the step)."""
+
+    def __init__(self, backend: JaxBackend, key: Any):
+        self.backend, self.key = backend, key
+
+    def _next(self) -> Any:
+        self.key, key = self.backend.module.random.split(self.key)
+        return key
+
+    def permutation(self, n: int) -> Array:
+        return self.backend.module.random.permutation(self._next(), int(n))
+
+    def uniform(self, shape: Shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Array:
+        dtype = self.backend.float_dtype(dtype)
+        return self.backend.module.random.uniform(self._next(), tuple(shape), dtype, low, high)
+
+    def normal(self, shape: Shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Array:
+        dtype = self.backend.float_dtype(dtype)
+        return self.backend.module.random.normal(self._next(), tuple(shape), dtype) * std + mean
+
+    def get_state(self) -> dict:
+        raise BackendError("a compiled step's random source has no position: it is derived from the step")
+
+    def set_state(self, state: dict) -> None:
+        raise BackendError("a compiled step's random source has no position: it is derived from the step")

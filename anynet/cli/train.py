@@ -42,6 +42,7 @@ def _resume(text: str) -> str:
 _OPTION_CHANGES: dict[str, dict[str, Any]] = {
     "backend": {"help": _backend_help()},  # the same list as the other commands'
     "resume": {"nargs": "?", "const": True, "metavar": "auto", "type": _resume},
+    "compile": {"action": "store_true"},
 }
 #: values per image in every registered dataset (28 x 28)
 IMAGE_VALUES = 28 * 28
@@ -72,12 +73,15 @@ def _option(name: str, setting: Setting, default: Any) -> dict[str, Any]:
     """``add_argument`` keywords for a setting: its help, choices, metavar, default and reader."""
     if default is None and setting.choices is not None and "none" in setting.choices:
         default = "none"  # the word for "no augmentation", shown as the default
+    changes = _OPTION_CHANGES.get(name, {})
+    if changes.get("action") == "store_true":  # a switch: no value to read
+        return {"dest": name, "default": default, "help": setting.help, **changes}
     option = {"dest": name, "default": default, "help": setting.help, "type": _reader(setting)}
     if setting.choices is not None:
         option["choices"] = setting.choices
     if setting.metavar is not None:
         option["metavar"] = setting.metavar
-    return option | _OPTION_CHANGES.get(name, {})
+    return option | changes
 
 
 def _reader(setting: Setting) -> Callable[[str], Any]:

@@ -19,6 +19,7 @@ from ..distributed.parallel import DataParallel
 from . import interrupt, resume
 from .batches import Batches
 from .callbacks import CallbackList
+from .compiled import compiled_step
 from .divergence import DivergenceGuard
 from .errors import RAISED_BY_EVERY_RANK, TrainingInterrupted
 from .options import FitOptions
@@ -87,6 +88,8 @@ def _start(net: Any, x: Any, y: Any, epochs: int, batch_size: int | None, opts: 
         parallel,
         epoch=int(opts.initial_epoch),
     )
+    if opts.compile:
+        run.compiled = compiled_step(net, run.loss, run.seed)
     if comm is not None:
         check_ranks_agree(comm, {**fingerprint(run), "problem": None})
     return run
@@ -177,7 +180,7 @@ def _steps(run: Run) -> tuple[Any, Any]:
             xb = run.options.augment(xb, run.stream)
         net.optimizer.start_step(run.epoch * run.steps + step, run.epochs * run.steps)
         lo, hi = batches.bounds(step)
-        loss, hits = _step(run, xb, tb, hi - lo)
+        loss, hits = _step(run, step, xb, tb, hi - lo)
         run.guard.observe(loss)
         loss_sum, correct = loss_sum + loss * (hi - lo), correct + hits
         run.sums, run.step = (loss_sum, correct), step + 1
@@ -190,9 +193,11 @@ def _steps(run: Run) -> tuple[Any, Any]:
     return loss_sum, correct
 
 
-def _step(run: Run, xb: Any, tb: Any, n: int) -> tuple[Any, Any]:
+def _step(run: Run, step: int, xb: Any, tb: Any, n: int) -> tuple[Any, Any]:
     """One optimisation step; distributed, on this rank's shard of the global batch of ``n``
     (the loss and hits returned are the global batch's, the same on every rank)."""
+    if run.compiled is not None:
+        return run.compiled(run.epoch, step, xb, tb)
     if run.parallel is not None:
         return run.parallel.train_step(run.net, xb, tb, n, run.loss)
     if run.loss is None:

@@ -35,6 +35,7 @@ class FitOptions:
         random: where random numbers are drawn (``"auto"``, ``"host"``, ``"device"``).
         distributed: ``"mpi"``, ``"nccl"`` or an :class:`anynet.distributed.Communicator`.
         settings: what the caller adds to the settings a checkpoint pins (e.g. the data split's).
+        compile: run each step as one compiled function (JAX; see :mod:`.compiled`).
     """
 
     validation_data: Any = None
@@ -52,6 +53,7 @@ class FitOptions:
     random: str = "auto"
     distributed: Any = None
     settings: dict = field(default_factory=dict)
+    compile: bool = False
 
     @classmethod
     def of(cls, options: dict[str, Any], epochs: int) -> FitOptions:
@@ -80,6 +82,10 @@ class FitOptions:
         if int(self.verbose) not in (0, 1, 2):
             raise ValueError(
                 f"verbose must be 0 (silent), 1 (progress bar) or 2 (one line per epoch), got {self.verbose!r}"
+            )
+        if self.compile and self.distributed is not None:
+            raise ValueError(
+                "compile=True (--compile) trains in one process; it does not combine with distributed="
             )
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume needs checkpoint_dir: the directory the interrupted run wrote to")

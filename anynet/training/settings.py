@@ -124,6 +124,7 @@ def pinned(run: Any) -> dict:
             "loss": {"name": net.loss.name, **net.loss.get_config()},
             "class_weight": None if weights is None else to_numpy(weights).reshape(-1).tolist(),
             "augment": describe_augment(run.options.augment),
+            **({"compiled": True} if run.options.compile else {}),
             **run.options.settings,
         }
     return run.settings

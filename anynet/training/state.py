@@ -35,6 +35,7 @@ class Run:
     callbacks: CallbackList
     guard: DivergenceGuard
     parallel: Any = None  # an anynet.distributed.DataParallel, when distributed
+    compiled: Any = None  # a CompiledStep, with compile=True
     epoch: int = 0
     step: int = 0
     sums: tuple | None = None
