@@ -102,3 +102,18 @@ def test_compile_is_refused_where_the_library_does_not_compile():
 def test_compile_does_not_combine_with_distributed():
     with pytest.raises(ValueError, match=r"\(--compile\) trains in one process"):
         _fit(_net("numpy"), blobs(), compile=True, distributed="mpi")
+
+
+def test_compiled_cnn_trains_as_the_eager_one_does(jax):
+    rng = np.random.default_rng(1)
+    x, y = rng.random((72, 1, 10, 10)).astype(np.float32), np.arange(72) % 3
+    nets, histories = [], []
+    for compile_ in (False, True):
+        nets.append(
+            anynet.cnn(
+                (4,), num_classes=3, dense=8, dropout=0.0, backend=jax, seed=0, input_shape=(1, 10, 10)
+            )
+        )
+        histories.append(nets[-1].fit(x, y, epochs=2, batch_size=32, compile=compile_, verbose=0)["loss"])
+    np.testing.assert_allclose(histories[0], histories[1], rtol=1e-6)
+    assert_same(*nets, exact=False)
