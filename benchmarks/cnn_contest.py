@@ -100,7 +100,7 @@ class TorchCnn:
 
 
 def contest(x, y, rounds: int, log) -> dict:
-    """Interleaved epochs of both; median and min CPU seconds per epoch of each."""
+    """Interleaved epochs of both in this process; median and min CPU seconds per epoch of each."""
     runners = [AnynetCnn(x, y), TorchCnn(x, y)]
     times: dict[str, list[float]] = {r.label: [] for r in runners}
     for r in range(rounds):
@@ -108,6 +108,63 @@ def contest(x, y, rounds: int, log) -> dict:
             wall, cpu = runner.epoch()
             times[runner.label].append(cpu)
             log(f"    round {r + 1}/{rounds} {runner.label:22s} cpu {cpu:7.2f} s  wall {wall:7.2f} s")
+    return {
+        k: {"cpu_median": float(np.median(v)), "cpu_min": float(min(v)), "rounds": v}
+        for k, v in times.items()
+    }
+
+
+WORKER = r"""
+import json, sys
+root, data_dir, framework, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+sys.path[:0] = [root, root + "/benchmarks"]
+import speed, cnn_contest
+x, y, _, _ = speed.load_mnist(data_dir)
+kind = cnn_contest.AnynetCnn if framework == "anynet" else cnn_contest.TorchCnn
+runner = kind(x[:samples], y[:samples])
+print(json.dumps({"label": runner.label}), flush=True)
+for line in sys.stdin:
+    wall, cpu = runner.epoch()
+    print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
+"""
+
+
+def contest_in_processes(data_dir: str, samples: int, rounds: int, log) -> dict:
+    """As :func:`contest`, each framework in a process of its own (the epochs still take turns,
+    the first contestant alternating): one's allocator and thread-pool state cannot speed up or
+    slow down the other (in one process, glibc's heap as one left it changes how often the
+    other's fresh memory is mapped and zeroed)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    workers = {}
+    for framework in ("anynet", "torch"):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, root, data_dir, framework, str(samples)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        workers[json.loads(proc.stdout.readline())["label"]] = proc
+    times: dict[str, list[float]] = {label: [] for label in workers}
+    try:
+        for r in range(rounds):
+            order = list(workers.items())
+            for label, proc in order if r % 2 == 0 else order[::-1]:
+                proc.stdin.write("epoch\n")
+                proc.stdin.flush()
+                res = json.loads(proc.stdout.readline())
+                times[label].append(res["cpu"])
+                log(
+                    f"    round {r + 1}/{rounds} {label:22s} cpu {res['cpu']:7.2f} s  wall {res['wall']:7.2f} s"
+                )
+    finally:
+        for proc in workers.values():
+            proc.stdin.close()
+            proc.wait()
     return {
         k: {"cpu_median": float(np.median(v)), "cpu_min": float(min(v)), "rounds": v}
         for k, v in times.items()
@@ -149,6 +206,8 @@ KERNELS = (
     "max_pool_forward",
     "max_pool_backward",
     "adam_update",
+    "conv2d_forward",
+    "conv2d_backward",
 )
 
 

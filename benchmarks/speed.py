@@ -3,6 +3,13 @@
     python benchmarks/speed.py --data-dir /work/shared/data                # ~5-10 min on 2 cores
     python benchmarks/speed.py --data-dir /work/shared/data --threads 1,2  # also 2 BLAS threads
     python benchmarks/speed.py --quick                                     # smoke test, ~1-2 min
+    python benchmarks/speed.py --cnn --data-dir /work/shared/data          # the CNN contest, ~3 min
+
+The CNN contest (``--cnn``, benchmarks/cnn_contest.py; ``speed-cnn.md``) runs anynet's and
+PyTorch's epochs in turns, each framework in a process of its own (``--cnn-same-process``: both
+in one, where glibc's heap as one left it changes how much fresh memory the other maps), and
+measures each one's peak memory in a process of its own; ``python benchmarks/cnn_contest.py``
+profiles a step of each, per layer and kernel.
 
 The work (issue 6):
 
@@ -1091,15 +1098,23 @@ def _cnn_data(args):
 
 def worker_cnn(args):
     """anynet's CNN preset against the same network in PyTorch eager, interleaved epochs."""
-    from cnn_contest import contest
+    from cnn_contest import contest, contest_in_processes
 
     x, y = _cnn_data(args)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)
-    res = contest(x, y, args.cnn_rounds, log)
+    if args.cnn_same_process:
+        res = contest(x, y, args.cnn_rounds, log)
+    else:
+        res = contest_in_processes(args.data_dir, int(x.shape[0]), args.cnn_rounds, log)
     scale = MNIST_N / x.shape[0]
     for r in res.values():
         r["cpu_per_mnist_epoch"] = r["cpu_median"] * scale
-    return {"samples": int(x.shape[0]), "scaled_to": MNIST_N, "results": res}
+    return {
+        "samples": int(x.shape[0]),
+        "scaled_to": MNIST_N,
+        "processes": "both in one process" if args.cnn_same_process else "each framework in its own process",
+        "results": res,
+    }
 
 
 def worker_cnn_mem(args):
@@ -1218,6 +1233,7 @@ def run_child(worker: str, threads: int, core: str | None, args, extra=()) -> di
         str(args.cnn_samples),
         "--cnn-rounds",
         str(args.cnn_rounds),
+        *(["--cnn-same-process"] if args.cnn_same_process else []),
         *extra,
     ]
     if args.quick:
@@ -1522,6 +1538,7 @@ def run_cnn_contest(args, argv) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "machine": machine_info(),
         "loadavg": os.getloadavg(),
+        "tree": git_tree(),
         "timing": timing,
         "memory": memory,
     }
@@ -1532,6 +1549,24 @@ def run_cnn_contest(args, argv) -> int:
     return 0
 
 
+def git_tree() -> str:
+    """The commit this checkout is at, and whether it has uncommitted changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
 def cnn_report(record: dict) -> str:
     """The CNN contest as a short Markdown page."""
     res = record["timing"]["results"]
@@ -1539,11 +1574,12 @@ def cnn_report(record: dict) -> str:
     mem = {k: v["rss_delta"] / 2**20 for k, v in record["memory"].items()}
     lines = [
         "# CNN training speed and memory: anynet against PyTorch eager (CPU)\n",
-        f"`{record['command']}` on {record['date']}; load average {record['loadavg'][0]:.1f} at the end.\n",
+        f"`{record['command']}` on {record['date']}, tree {record.get('tree', '?')}; load average "
+        f"{record['loadavg'][0]:.1f} at the end.\n",
         "Network: 3 x (conv 3x3 same, batch norm, ReLU, max pool 2) with 32/64/128 channels, dense 256,"
         " dropout 0.4, dense 10; Adam, batch 128, float32, one thread, same initial weights. "
         f"{record['timing']['samples']:,} MNIST images per timed epoch, scaled to 60,000; epochs of the two "
-        "interleaved.\n",
+        f"interleaved, {record['timing'].get('processes', 'both in one process')}.\n",
         "| | CPU s per MNIST epoch (median) | min | peak memory added (MiB) |",
         "|---|---|---|---|",
         f"| anynet (NumPy) | {an['cpu_per_mnist_epoch']:.1f} | "
@@ -1589,6 +1625,11 @@ def main(argv=None):
     )
     p.add_argument("--cnn-samples", type=int, default=12_800, help="images per timed CNN epoch (scaled)")
     p.add_argument("--cnn-rounds", type=int, default=3, help="timed CNN epochs per contestant")
+    p.add_argument(
+        "--cnn-same-process",
+        action="store_true",
+        help="run both CNN contestants in one process (default: one process each, epochs interleaved)",
+    )
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--framework", default=None, help=argparse.SUPPRESS)
     p.add_argument("--subnormal", action="store_true", help=argparse.SUPPRESS)

@@ -374,7 +374,7 @@ def test_conv2d_fast_and_generic_agree_on_every_backend(
     backend, shape, filters, k, stride, pad, bias, conv_layout
 ):
     """Same columns, same products, the input gradient summed in the same order: the same bits
-    (zeros may differ in sign)."""
+    (zeros may differ in sign); the filter gradient to rounding."""
     rng = np.random.default_rng(k + stride)
     x = rng.normal(size=shape)
     out = ((shape[2] + 2 * pad - k) // stride + 1, (shape[3] + 2 * pad - k) // stride + 1)
@@ -397,7 +397,10 @@ def test_conv2d_fast_and_generic_agree_on_every_backend(
             assert_on(backend, a, backend.xp.float32)
         results.append([to_numpy(a) for a in (y, dx, dw, dw_first, infer, db if bias else dw)])
     for name, a, b_ in zip(("y", "dx", "dw", "dw (first layer)", "inference", "db"), *results):
-        np.testing.assert_array_equal(a, b_, err_msg=name)
+        if name.startswith("dw"):  # NumPy sums over the pixels in another order: to rounding
+            np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-5 * np.abs(b_).max(), err_msg=name)
+        else:
+            np.testing.assert_array_equal(a, b_, err_msg=name)
 
 
 def test_numpy_conv_takes_the_shifted_path_and_keeps_the_layout():

@@ -115,6 +115,14 @@ class _Scope:
         self.workspace.exit()
 
 
+def _inverse(order: list[int] | tuple[int, ...]) -> list[int]:
+    """The permutation that undoes ``order`` (``numpy.argsort`` costs more for four axes)."""
+    back = [0] * len(order)
+    for i, axis in enumerate(order):
+        back[axis] = i
+    return back
+
+
 class _ShiftedConv(NamedTuple):
     """What NumPy's stride-1 "same" convolution keeps for its backward pass."""
 
@@ -153,9 +161,12 @@ class NumpyBackend(Backend):
     def _empty_like(self, x: np.ndarray, dtype: Any = None) -> np.ndarray:
         """An uninitialised array of ``x``'s shape, its memory laid out in ``x``'s axis order
         (a (C, N, H, W)-major view stays one), from the workspace."""
+        dtype = x.dtype if dtype is None else dtype
+        if x.flags.c_contiguous:
+            return self._empty(x.shape, dtype)
         order = sorted(range(x.ndim), key=lambda axis: -abs(x.strides[axis]))
-        buf = self._empty(tuple(x.shape[axis] for axis in order), x.dtype if dtype is None else dtype)
-        return buf.transpose(np.argsort(order))
+        buf = self._empty(tuple(x.shape[axis] for axis in order), dtype)
+        return buf.transpose(_inverse(order))
 
     def owns(self, a) -> bool:
         return isinstance(a, np.ndarray)
@@ -267,14 +278,21 @@ class NumpyBackend(Backend):
     def conv2d_backward(self, ctx, grad, w, bias, need_input_grad):
         """The same gradients for the shifted columns: ``dx`` is their shifted rows of
         ``W2^T @ g`` (positions read from outside the image zeroed) summed back, one contiguous
-        add per channel and offset, in the generic ``col2im``'s order."""
+        add per channel and offset, in the generic ``col2im``'s order (the same bits); ``dW``
+        to rounding."""
         if not isinstance(ctx, _ShiftedConv):
             return super().conv2d_backward(ctx, grad, w, bias, need_input_grad)
         cols, (n, c, h, wd), pad = ctx
         f, _, kh, kw = w.shape
         size = n * h * wd
         g = self._channel_rows(grad)  # (F, N*H*W)
-        dw = (g @ cols.T).reshape(w.shape)
+        # with more columns rows than filters, (cols @ g^T)^T: OpenBLAS runs that orientation
+        # ~10% faster at a CNN's shapes (the sum over the pixels in another order: the same to
+        # rounding); with fewer (a first layer's 9), g @ cols^T
+        if cols.shape[0] > f:
+            dw = np.ascontiguousarray((cols @ g.T).T).reshape(w.shape)
+        else:
+            dw = (g @ cols.T).reshape(w.shape)
         db = np.sum(g, axis=1) if bias else None
         if not need_input_grad:
             return None, dw, db
@@ -302,7 +320,10 @@ class NumpyBackend(Backend):
 
     # ------------------------------------------------------------------ activations
     def relu_forward(self, x, training):
-        """The same operations into workspace buffers laid out like ``x``."""
+        """The same operations, into workspace buffers laid out like ``x`` for large arrays."""
+        if x.nbytes < self.workspace.min_bytes:  # a dense layer's: fewer calls
+            mask = (x > 0.0).astype(x.dtype)
+            return x * mask, (mask if training else None)
         mask = self._empty_like(x)
         np.greater(x, 0.0, out=mask)
         y = self._empty_like(x)
@@ -310,6 +331,8 @@ class NumpyBackend(Backend):
         return y, (mask if training else None)
 
     def relu_backward(self, ctx, grad):
+        if grad.nbytes < self.workspace.min_bytes:
+            return grad * ctx
         dx = self._empty_like(grad)
         np.multiply(grad, ctx, out=dx)
         return dx
@@ -373,8 +396,9 @@ class NumpyBackend(Backend):
         ``k = i*p + j`` of each window's first maximum (uint8). Position ``k`` takes over only
         where it is strictly greater, and it exceeds every earlier position, so ``first`` is
         ``maximum(first, k * greater)`` (~50x faster than a masked assignment). Each strided
-        slice is copied once into a contiguous buffer: NumPy's loops are ~15x slower on strided
-        operands than on contiguous ones."""
+        slice is copied once into a contiguous buffer: NumPy's loops are several times slower
+        on strided operands (a loop per row of the window grid) than on contiguous ones. The
+        context keeps the input's shape and layout, not the input."""
         ho, wo = x.shape[2] // p, x.shape[3] // p
         windows = [x[:, :, i : ho * p : p, j : wo * p : p] for i in range(p) for j in range(p)]
         y = self._empty_like(windows[0])
@@ -391,7 +415,10 @@ class NumpyBackend(Backend):
                 np.multiply(greater, first.dtype.type(k), out=step)
                 np.maximum(first, step, out=first)
             np.maximum(y, w, out=y)
-        return y, ((x, first, p) if training else None)
+        if not training:
+            return y, None
+        order = tuple(sorted(range(4), key=lambda axis: -abs(x.strides[axis])))
+        return y, (tuple(x.shape), order, first, p)
 
     def max_pool_backward(self, ctx, grad):
         """``grad`` scattered onto the first maxima: ``dx`` (laid out like the input) is zeroed
@@ -399,17 +426,16 @@ class NumpyBackend(Backend):
         corner (a table made once per shape and layout) plus the offset of ``first``. One pass
         of contiguous writes and one indexed store, where ``p*p`` products into strided views of
         ``dx`` took ~3x as long."""
-        x, first, p = ctx
-        order = sorted(range(4), key=lambda axis: -abs(x.strides[axis]))
-        corners, offsets = self._pool_corners(tuple(x.shape), tuple(order), p)
-        buf = self._empty(tuple(x.shape[axis] for axis in order), grad.dtype)
+        shape, order, first, p = ctx
+        corners, offsets = self._pool_corners(shape, order, p)
+        buf = self._empty(tuple(shape[axis] for axis in order), grad.dtype)
         buf.fill(0)
         # the winners' flat positions and their gradients, in the input's axis order (views
         # when first and grad are laid out like the input, as they are after a convolution)
         winners = np.take(offsets, first.transpose(order).reshape(-1))
         winners += corners
         buf.reshape(-1)[winners] = grad.transpose(order).reshape(-1)
-        return buf.transpose(np.argsort(order))
+        return buf.transpose(_inverse(order))
 
     def _pool_corners(self, shape: tuple, order: tuple, p: int) -> tuple[np.ndarray, np.ndarray]:
         """The flat position of each window's top-left input in a contiguous array of
