@@ -191,7 +191,7 @@ class Network:
         """A copy of ``value`` on the device, checked to be of shape ``want``. Arrays of this
         backend's library are copied on the device (no round trip through the host: no sync)."""
         own = self.backend.owns(value) and not self.backend.on_host
-        value = value if own else to_numpy(value)
+        value = value if own else np.array(to_numpy(value), copy=True)  # never the caller's memory
         if tuple(value.shape) != want:
             raise ValueError(f"{what} has shape {want}, got {tuple(value.shape)}")
         if not own:

@@ -59,6 +59,23 @@ def test_training_steps_agree_across_backends(backend, optimizer):
     assert net.history["loss"] == pytest.approx(ref.history["loss"], rel=1e-4)
 
 
+def test_set_weights_copies_what_it_is_given(backend):
+    """Training never writes into the caller's arrays (NumPy's ``asarray`` would alias them)."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(32, 5)).astype(np.float32), rng.integers(0, 3, 32)
+    net = small_net(backend)
+    given = net.get_weights()
+    kept = [{k: v.copy() for k, v in layer.items()} for layer in given]
+    net.set_weights(given)
+    net.fit(x, y, epochs=1, batch_size=8)
+    changed = False
+    for layer, before, after in zip(given, kept, net.get_weights()):
+        for k in layer:
+            np.testing.assert_array_equal(layer[k], before[k], err_msg=f"set_weights aliased {k}")
+            changed |= not np.array_equal(after[k], before[k])
+    assert changed
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_dtype_and_device_are_preserved_through_training(backend, dtype):
     net = small_net(backend, dtype=dtype, optimizer="adam")

@@ -64,7 +64,7 @@ class CompiledStep:
     def __init__(self, net: Any, loss_fn: Any, traced: tuple):
         self._net = weakref.ref(net)  # (the cache holds this step for as long as the network lives)
         self.loss_fn, self.optimizer, self.traced, self.seed = loss_fn, net.optimizer, traced, 0
-        self.compiled = net.backend.jit(self._pure)
+        self.compiled, self.compiled_take = net.backend.jit(self._pure), net.backend.jit(self._pure_take)
         if self.compiled is None:
             raise ValueError(
                 f"compile=True (--compile) needs a backend that compiles training steps (jax), not {net.backend.spec}"
@@ -76,6 +76,18 @@ class CompiledStep:
         return self._net()
 
     def __call__(self, epoch: int, step: int, xb: Any, tb: Any) -> tuple[Any, Any]:
+        return self._run(self.compiled, epoch, step, xb, tb)
+
+    def take_and_step(self, epoch: int, step: int, batches: Any, order: Any) -> tuple[Any, Any]:
+        """Step ``step`` on its batch of ``batches`` in the epoch's ``order``, the batch taken
+        inside the compiled function (an eager take per step costs as much as the step)."""
+        if order is None:
+            return self(epoch, step, *batches.take(None, step))
+        lo, hi = batches.bounds(step)
+        return self._run(self.compiled_take, epoch, step, batches.x, batches.targets, order[lo:hi])
+
+    def _run(self, compiled: Any, epoch: int, step: int, *batch: Any) -> tuple[Any, Any]:
+        """``compiled`` on the network's state and ``batch``; the new state stored back."""
         net, opt = self.net, self.net.optimizer
         opt.begin_step()
         seeds = [derive_seed(self.seed, epoch, 1 + i) for i in self.random_layers]
@@ -85,7 +97,7 @@ class CompiledStep:
         state = {name: dict(slots) for name, slots in opt.state.items()} if opt.state else self._zeros(params)
         owners = [opt, *net.layers]
         saved = [dict(vars(owner)) for owner in owners]
-        out = self.compiled(params, buffers, state, opt.step_constants(), keys, xb, tb)
+        out = compiled(params, buffers, state, opt.step_constants(), keys, *batch)
         for owner, attributes in zip(owners, saved):  # a trace leaves its tracers where it wrote
             vars(owner).clear()
             vars(owner).update(attributes)
@@ -102,6 +114,12 @@ class CompiledStep:
         return {
             f"{i}.{name}": opt._new_state(p) for i, layer in enumerate(params) for name, p in layer.items()
         }
+
+    def _pure_take(self, params, buffers, state, constants, keys, x, targets, idx):
+        """:meth:`_pure` on the samples ``idx`` of ``(x, targets)``."""
+        xp = self.net.xp
+        batch = xp.take(x, idx, axis=0), xp.take(targets, idx, axis=0)
+        return self._pure(params, buffers, state, constants, keys, *batch)
 
     def _pure(self, params, buffers, state, constants, keys, xb, tb):
         """The step as a pure function of arrays (traced once per batch shape)."""

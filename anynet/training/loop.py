@@ -175,12 +175,9 @@ def _steps(run: Run) -> tuple[Any, Any]:
     zero = net.backend.zeros((), dtype=net.dtype)
     loss_sum, correct = run.sums if run.sums is not None else (zero, zero)
     for step in range(run.step, run.steps):
-        xb, tb = batches.take(run.order, step)
-        if run.options.augment is not None:
-            xb = run.options.augment(xb, run.stream)
         net.optimizer.start_step(run.epoch * run.steps + step, run.epochs * run.steps)
         lo, hi = batches.bounds(step)
-        loss, hits = _step(run, step, xb, tb, hi - lo)
+        loss, hits = _step(run, step, hi - lo)
         run.guard.observe(loss)
         loss_sum, correct = loss_sum + loss * (hi - lo), correct + hits
         run.sums, run.step = (loss_sum, correct), step + 1
@@ -193,9 +190,16 @@ def _steps(run: Run) -> tuple[Any, Any]:
     return loss_sum, correct
 
 
-def _step(run: Run, step: int, xb: Any, tb: Any, n: int) -> tuple[Any, Any]:
-    """One optimisation step; distributed, on this rank's shard of the global batch of ``n``
-    (the loss and hits returned are the global batch's, the same on every rank)."""
+def _step(run: Run, step: int, n: int) -> tuple[Any, Any]:
+    """One optimisation step on batch ``step`` (augmented when asked); distributed, on this
+    rank's shard of the global batch of ``n`` (the loss and hits returned are the global
+    batch's, the same on every rank)."""
+    augment = run.options.augment
+    if run.compiled is not None and augment is None:
+        return run.compiled.take_and_step(run.epoch, step, run.batches, run.order)
+    xb, tb = run.batches.take(run.order, step)
+    if augment is not None:
+        xb = augment(xb, run.stream)
     if run.compiled is not None:
         return run.compiled(run.epoch, step, xb, tb)
     if run.parallel is not None:
