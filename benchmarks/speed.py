@@ -842,7 +842,7 @@ def scenario_subnormal(data, log, steps=1200, window=50):
 
     def count(net):
         m_sub = v_sub = 0
-        for state in net.optimizer.state:
+        for state in net.optimizer.state.values():
             m_sub += int(np.count_nonzero((state["m"] != 0) & (np.abs(state["m"]) < tiny)))
             v_sub += int(np.count_nonzero((state["v"] != 0) & (np.abs(state["v"]) < tiny)))
         return m_sub, v_sub
@@ -897,7 +897,7 @@ def scenario_subnormal(data, log, steps=1200, window=50):
                     torch.set_flush_denormal(False)
             ms = [w[0] for w in windows]
             worst = max(range(len(ms)), key=ms.__getitem__)
-            total = sum(int(st["m"].size) for st in net.optimizer.state)
+            total = sum(int(st["m"].size) for st in net.optimizer.state.values())
             out[case][variant] = {
                 "window_steps": window,
                 "windows": windows,
