@@ -30,24 +30,11 @@ class CompiledRunner(speed.AnynetRunner):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fit_options = {"compile": True}
+        start = self.net.get_weights()
         self.epoch()  # the first epoch traces and compiles each batch shape: not timed
-        self.net.set_weights(self.start)  # and the optimizer's moments: a fresh start
+        self.net.set_weights(start)  # and the optimizer's moments: a fresh start
         self.round = 0
-
-    def epoch(self):
-        if not hasattr(self, "start"):
-            self.start = self.net.get_weights()
-        self.net.fit(
-            self.x,
-            self.y,
-            epochs=1,
-            batch_size=self.batch,
-            seed=1000 + self.round,
-            callbacks=[self.clock.callback],
-            compile=True,
-        )
-        self.round += 1
-        return self.clock.last
 
 
 def contestants(data, weights, batch: int, have_torch: bool) -> dict:

@@ -431,6 +431,7 @@ class AnynetRunner:
         self.y = y
         self.samples = x.shape[0]
         self.clock = EpochClock()
+        self.fit_options: dict = {}  # more keyword arguments of fit (e.g. compile=True)
 
     def epoch(self):
         self.net.fit(
@@ -441,6 +442,7 @@ class AnynetRunner:
             seed=1000 + self.round,
             shuffle=self.batch is not None,
             callbacks=[self.clock.callback],
+            **self.fit_options,
         )
         self.round += 1
         return self.clock.last
