@@ -55,6 +55,23 @@ def test_a_finite_but_exploding_loss_is_caught_at_the_epoch_end():
     assert len(calls) == 8  # stopped at the end of the first epoch, not later
 
 
+def test_a_trained_network_trains_on_though_its_batch_losses_vary_many_times_over():
+    """A network trained before starts a run at a small loss (0.01 here) and has batches ten or
+    twenty times above it: that is no divergence (it was, with the threshold 10x the first loss)."""
+    x, y = blobs()
+    net = anynet.mlp((8,), num_classes=3, backend="numpy")
+    real_step, calls = net.train_step, []
+
+    def trained(xb, tb):
+        loss, hits = real_step(xb, tb)
+        calls.append(1)
+        return loss * 0.0 + (0.01 if len(calls) == 1 else 0.2), hits
+
+    net.train_step = trained
+    history = net.fit(x.reshape(120, -1), y, epochs=2, batch_size=16)
+    assert len(calls) == 16 and history["loss"][-1] == pytest.approx(0.2)
+
+
 def test_terminate_on_nan_stops_within_the_epoch():
     x, y = blobs()
     seen = []

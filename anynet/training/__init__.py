@@ -33,7 +33,7 @@ from .callbacks import (
     TerminateOnNaN,
 )
 from .checkpoint import read_checkpoint
-from .divergence import DIVERGENCE_FACTOR, DIVERGENCE_STEPS
+from .divergence import DIVERGENCE_FACTOR, DIVERGENCE_FLOOR, DIVERGENCE_STEPS
 from .errors import CheckpointError, TrainingDivergedError, TrainingInterrupted
 from .loop import fit
 from .lr_find import LRFinderResult, lr_find
@@ -42,6 +42,7 @@ from .progress import EpochLogger, ProgressBar
 
 __all__ = [
     "DIVERGENCE_FACTOR",
+    "DIVERGENCE_FLOOR",
     "DIVERGENCE_STEPS",
     "CSVLogger",
     "Callback",
