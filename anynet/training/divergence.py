@@ -2,9 +2,10 @@
 
 A step "explodes" when its loss is NaN/inf or above :data:`DIVERGENCE_FACTOR` times the run's
 first loss, or times :data:`DIVERGENCE_FLOOR` where the first loss is smaller (a network trained
-before, whose batches' losses vary many times over around a small mean); an epoch with :data:`DIVERGENCE_STEPS` such steps (or only such steps, if it has
-fewer) diverged, and so did one whose mean loss is not finite. The count is kept on the device
-and read once per epoch, with the epoch's loss.
+before, whose batches' losses vary many times over around a small mean); an epoch with
+:data:`DIVERGENCE_STEPS` such steps (or only such steps, if it has fewer) diverged, and so did
+one whose mean loss is not finite. The count is kept on the device and read once per epoch,
+with the epoch's loss.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class DivergenceGuard:
         raise TrainingDivergedError(
             f"training diverged in epoch {epoch + 1}: the mean loss is {loss:.4g}, and {bad} of "
             f"{steps} steps had a loss that was NaN/inf or above {DIVERGENCE_FACTOR:g}x the run's "
-            f"first ({limit:.4g}; at least {DIVERGENCE_FACTOR * DIVERGENCE_FLOOR:g}). The learning rate (now {self.net.optimizer.lr:g}) is likely "
-            "too high: lower it (e.g. 10x), clip gradients (clip_norm=...), or check the inputs"
+            f"first ({limit:.4g}; at least {DIVERGENCE_FACTOR * DIVERGENCE_FLOOR:g}). The learning "
+            f"rate (now {self.net.optimizer.lr:g}) is likely too high: lower it (e.g. 10x), clip "
+            "gradients (clip_norm=...), or check the inputs"
         )
 
     def get_state(self) -> dict:
