@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import math
 from typing import Any, ClassVar, Protocol
 
@@ -113,6 +114,11 @@ class Backend:
     install_hint: ClassVar[str] = ""
     #: arrays live in host memory, where reading their values back costs no device sync
     on_host: ClassVar[bool] = False
+
+    @classmethod
+    def import_module(cls) -> Any:
+        """The library's own module, imported by its name (an ImportError when it is missing)."""
+        return importlib.import_module(cls.library)
 
     @classmethod
     def create(cls, device: str | None = None) -> Backend:

@@ -9,7 +9,6 @@ and has no other public fused batch norm (see docs/backends.md).
 from __future__ import annotations
 
 import functools
-import importlib
 import secrets
 from typing import Any
 
@@ -33,10 +32,6 @@ def _cuda_devices(cupy: Any) -> tuple[int, str]:
 class CupyBackend(Backend):
     library = "cupy"
     install_hint = "pip install 'anynet[gpu]' (CuPy for CUDA 12; it also needs an NVIDIA GPU and driver)"
-
-    @classmethod
-    def import_module(cls) -> Any:
-        return importlib.import_module("cupy")
 
     @classmethod
     def device_count(cls) -> int:

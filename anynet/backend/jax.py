@@ -26,10 +26,6 @@ class JaxBackend(Backend):
     install_hint = "pip install 'anynet[jax]' (JAX for the CPU; jax.readthedocs.io for GPUs)"
 
     @classmethod
-    def import_module(cls) -> Any:
-        return importlib.import_module("jax")
-
-    @classmethod
     def create(cls, device: str | None = None) -> JaxBackend:
         jax = cls.import_module()
         xp = importlib.import_module("jax.numpy")

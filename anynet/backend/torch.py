@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
@@ -18,10 +17,6 @@ class TorchBackend(Backend):
         "pip install torch --index-url https://download.pytorch.org/whl/cpu "
         "(the CPU build; see pytorch.org for CUDA builds)"
     )
-
-    @classmethod
-    def import_module(cls) -> Any:
-        return importlib.import_module("torch")
 
     @classmethod
     def create(cls, device: str | None = None) -> TorchBackend:
